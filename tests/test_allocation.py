@@ -1,0 +1,153 @@
+import math
+
+import pytest
+import torch
+
+from vcast_core import allocate_budget, frame_curvature, total_budget
+from vcast_core.allocation import distribute
+from vcast_core.synthetic import shot_clip
+
+
+def constant_frames(points, tokens):
+    """Features ``[T, tokens, D]`` where every token of frame t equals ``points[t]``."""
+    return torch.tensor(points, dtype=torch.float32)[:, None, :].expand(-1, tokens, -1).contiguous()
+
+
+# kappa = [1, 2, 1, 1] (see test_curvature): w = softmax(kappa / 0.7) = [a, b, a, a] / (3a + b),
+# a = e^(1/0.7) = 4.1727, b = e^(2/0.7) = 17.4109, so w = [0.13942, 0.58175, 0.13942, 0.13942].
+REVERSAL = constant_frames([(1, 0), (0, 1), (1, 0), (0, -1)], tokens=10)
+
+
+def test_total_budget_follows_the_design_formula():
+    assert total_budget(4, 10, 0.5) == 20
+    assert total_budget(32, 256, 0.25) == 2048
+    assert total_budget(3, 5, 0.01) == 3  # round(0.15) = 0 -> at least 1 -> one per frame
+    assert total_budget(3, 5, 0.01, min_per_frame=0) == 1
+    assert total_budget(4, 10, 0.125) == 5  # round(5.0)
+    assert total_budget(1, 5, 0.5) == 2  # round(2.5) rounds half to even, as the reference does
+    assert total_budget(4, 10, 1.0) == 40
+
+
+def test_hand_computed_curvature_allocation_without_leftover():
+    # B = 20, m = 1, 16 to share: raw = [2.23, 9.31, 2.23, 2.23] -> floor [2, 9, 2, 2] -> k = [3, 10, 3, 3]
+    # (frame 1 capped at P = 10), 1 leftover to the largest remainder among open frames: frame 0 (tie -> lower).
+    budget = allocate_budget(REVERSAL, 0.5)
+    assert budget.tolist() == [4, 10, 3, 3]
+
+
+def test_rounding_modes_differ_when_two_tokens_are_left_over():
+    # B = round(40 * 0.525) = 21, 17 to share: raw = [2.37, 9.89, 2.37, 2.37] -> k = [3, 10, 3, 3] = 19.
+    # Largest remainder gives one each to frames 0 and 2 (equal remainders, lower index first);
+    # the reference code gives both to frame 0, the first frame with the largest remainder.
+    assert allocate_budget(REVERSAL, 0.525).tolist() == [4, 10, 4, 3]
+    assert allocate_budget(REVERSAL, 0.525, rounding="reference").tolist() == [5, 10, 3, 3]
+
+
+def test_min_per_frame_zero_and_a_high_tau():
+    # Without a floor the whole budget follows the weights; a huge tau makes the weights equal.
+    weights = torch.softmax(torch.tensor([1.0, 2.0, 1.0, 1.0]) / 0.7, 0)
+    expected = distribute(weights, 20, 0, 10, "largest_remainder")
+    assert allocate_budget(REVERSAL, 0.5, min_per_frame=0).tolist() == expected.tolist()
+    flat = allocate_budget(REVERSAL, 0.5, tau=1000.0)
+    assert flat.tolist() == [5, 5, 5, 5]
+
+
+def test_distribute_largest_remainder_by_hand():
+    # 10 tokens, no floor: raw = [3.75, 3.75, 2.5] -> floor [3, 3, 2] = 8; 2 leftover -> frames 0 and 1.
+    exact = torch.tensor([0.375, 0.375, 0.25])
+    assert distribute(exact, 10, 0, 10, "largest_remainder").tolist() == [4, 4, 2]
+    assert distribute(exact, 10, 0, 10, "reference").tolist() == [5, 3, 2]
+    # raw = [1.8, 1.1, 0.6, 0.5] -> floor [1, 1, 0, 0] = 2; 2 leftover -> remainders 0.8 then 0.6.
+    weights = torch.tensor([0.45, 0.275, 0.15, 0.125])
+    assert distribute(weights, 4, 0, 4, "largest_remainder").tolist() == [2, 1, 1, 0]
+    assert distribute(weights, 4, 0, 4, "reference").tolist() == [3, 1, 0, 0]
+
+
+def test_capped_frames_pass_their_share_on_in_repeated_rounds():
+    # One frame wants 90% of 12 tokens but holds 4; the 7 it cannot take go round the other
+    # three frames (each gets 2 in round one, then one more in order of remainder).
+    weights = torch.tensor([0.9, 0.04, 0.03, 0.03])
+    budget = distribute(weights, 12, 0, 4, "largest_remainder")
+    assert budget.tolist() == [4, 3, 3, 2]
+    assert distribute(weights, 12, 0, 4, "reference").tolist() == [4, 4, 4, 0]
+
+
+def reference_leftover_oracle(weights, total, min_k, cap):
+    """The released V-CAST allocation, written out with tensor ops as that code does it."""
+    weights = weights.float().clamp_min(0.0)
+    weights = weights / weights.sum().clamp_min(1e-6)
+    base = torch.full(weights.shape, min_k, dtype=torch.long)
+    raw = weights * float(total - int(base.sum()))
+    alloc = base + torch.minimum(torch.floor(raw).long(), torch.full_like(base, cap - min_k))
+    fraction = (raw - torch.floor(raw)).masked_fill(alloc >= cap, -1.0)
+    for _ in range(total - int(alloc.sum())):
+        index = torch.argmax(fraction)
+        if fraction[index] < 0:
+            break
+        alloc[index] += 1
+        if alloc[index] >= cap:
+            fraction[index] = -1.0
+    return alloc
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reference_mode_matches_the_released_code_on_random_softmax_weights(seed):
+    generator = torch.Generator().manual_seed(seed)
+    frames = int(torch.randint(1, 40, (1,), generator=generator))
+    cap = int(torch.randint(1, 300, (1,), generator=generator))
+    ratio = float(torch.rand(1, generator=generator).clamp_min(0.01))
+    total = total_budget(frames, cap, ratio)
+    weights = torch.softmax(torch.rand(frames, generator=generator) * 2 / 0.7, dim=0)
+    ours = distribute(weights, total, 1, cap, "reference")
+    assert ours.tolist() == reference_leftover_oracle(weights, total, 1, cap).tolist()
+
+
+def test_uniform_spreads_evenly_and_gives_extras_to_early_frames():
+    features = torch.randn(4, 10, 3)
+    assert allocate_budget(features, 0.5, "uniform").tolist() == [5, 5, 5, 5]
+    # B = round(40 * 0.55) = 22, m = 1: 18 to share, 4.5 each -> 5 per frame = 20; 2 left for frames 0 and 1.
+    assert allocate_budget(features, 0.55, "uniform").tolist() == [6, 6, 5, 5]
+
+
+def test_segment_gives_each_shot_an_equal_share():
+    # Shots of 2, 6 and 4 frames: one third of B = 72 each -> 12, 4 and 6 tokens per frame.
+    features, _ = shot_clip(shot_lengths=(2, 6, 4), tokens=12)
+    budget = allocate_budget(features, 0.5, "segment", min_per_frame=0, min_segments=1)
+    assert budget.tolist() == [12, 12, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6]
+
+
+def test_segment_adds_the_lowest_similarity_cuts_up_to_min_segments():
+    # One 12-frame shot and a threshold no pair falls below: min_segments=3 cuts at the two
+    # least similar adjacent pairs, so the budget is no longer uniform.
+    features, _ = shot_clip(shot_lengths=(12,), tokens=12)
+    uncut = allocate_budget(features, 0.5, "segment", min_per_frame=0, threshold=-1.0, min_segments=1)
+    cut = allocate_budget(features, 0.5, "segment", min_per_frame=0, threshold=-1.0, min_segments=3)
+    assert uncut.tolist() == [6] * 12
+    assert len(set(cut.tolist())) > 1 and cut.sum() == 72
+
+
+def test_vidcom2_favours_the_frame_unlike_the_rest():
+    generator = torch.Generator().manual_seed(0)
+    scene = torch.randn(16, 8, generator=generator)
+    features = scene.expand(6, -1, -1).clone() + 0.01 * torch.randn(6, 16, 8, generator=generator)
+    features[3] = torch.randn(16, 8, generator=generator)
+    budget = allocate_budget(features, 0.25, "vidcom2")
+    assert int(budget.argmax()) == 3
+    assert budget[3] > budget[[0, 1, 2, 4, 5]].max()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shot_boundaries_get_more_budget_than_frames_inside_shots(seed):
+    features, starts = shot_clip(seed=seed)
+    budget = allocate_budget(features, 0.25)
+    boundary = {t for start in starts[1:] for t in (start - 1, start)}
+    inside = [t for t in range(1, features.shape[0] - 1) if t not in boundary]
+    assert min(budget[t] for t in boundary) > max(budget[t] for t in inside)
+    curvature = frame_curvature(features)
+    assert min(curvature[t] for t in boundary) > 2 * max(curvature[t] for t in inside)
+
+
+def test_budget_is_returned_on_the_input_device_as_int64():
+    budget = allocate_budget(torch.randn(3, 4, 5, dtype=torch.float16), 0.5)
+    assert budget.dtype == torch.int64 and budget.device.type == "cpu"
+    assert not math.isnan(float(budget.sum()))

@@ -1,0 +1,43 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_vcast_core_imports_without_comfyui_or_transformers():
+    code = (
+        "import sys, vcast_core; "
+        "loaded = {m.split('.')[0] for m in sys.modules}; "
+        "print(sorted(loaded & {'comfy', 'comfy_api', 'folder_paths', 'transformers'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_registry_metadata_is_complete():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["name"] and project["project"]["version"]
+    assert project["project"]["urls"]["Repository"].startswith("https://")
+    comfy = project["tool"]["comfy"]
+    assert {"PublisherId", "DisplayName", "Icon", "requires-comfyui"} <= set(comfy)
+
+
+def test_ci_runs_the_readme_commands_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = [line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd ", "rm "))]
+    assert len(commands) == 2
+    for command in commands:
+        assert f"\n{command}\n" in readme
+
+
+def test_readme_python_example_runs():
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    result = subprocess.run([sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(" 128")

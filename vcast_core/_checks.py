@@ -1,0 +1,115 @@
+"""Argument checks shared by the policy API: each failure is a ValueError naming the argument and its range."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_features(features: Tensor) -> Tensor:
+    """Return ``features`` as a float32 ``[T, P, D]`` tensor on its own device, or raise ValueError."""
+    if not isinstance(features, Tensor):
+        raise ValueError(f"features must be a torch.Tensor of shape [T, P, D], got {type(features).__name__}")
+    if features.dim() != 3:
+        raise ValueError(
+            "features must be a 3-D tensor [T, P, D] (frames, tokens per frame, feature width), "
+            f"got shape {tuple(features.shape)}"
+        )
+    if not features.is_floating_point():
+        raise ValueError(f"features must be a floating-point tensor, got dtype {features.dtype}")
+    frames, tokens, width = features.shape
+    for name, size in (("T (frames)", frames), ("P (tokens per frame)", tokens), ("D (feature width)", width)):
+        if size < 1:
+            raise ValueError(f"features must have {name} >= 1, got shape {tuple(features.shape)}")
+    return features.float()
+
+
+def check_finite(values: Tensor) -> None:
+    """Raise if a per-frame summary of the features (``[T, ...]``) holds NaN or Inf, naming the frames."""
+    if bool(torch.isfinite(values.sum())):  # one cheap reduction on the common path
+        return
+    bad = ~torch.isfinite(values.reshape(values.shape[0], -1)).all(dim=1)
+    frames = bad.nonzero().flatten().tolist()
+    raise ValueError(
+        f"features contain NaN or Inf (or values too large for float32) in frame(s) {frames[:10]}"
+        f"{' ...' if len(frames) > 10 else ''}; check the encoder output (dtype overflow, corrupt frames)"
+    )
+
+
+def check_ratio(ratio: float) -> float:
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not (0.0 < float(ratio) <= 1.0):
+        raise ValueError(f"ratio must be a number in (0, 1] (the share of tokens kept), got {ratio!r}")
+    return float(ratio)
+
+
+def check_positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def check_int(name: str, value: int, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        upper = "inf)" if high is None else f"{high}]"
+        raise ValueError(f"{name} must be an integer in [{low}, {upper}, got {value!r}")
+    return value
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_budget(budget: Tensor | Sequence[int], frames: int, tokens: int) -> Tensor:
+    """Return ``budget`` as a CPU int64 ``[T]`` tensor with entries in ``[0, P]``, or raise ValueError."""
+    if isinstance(budget, Tensor):
+        if budget.is_floating_point() or budget.is_complex() or budget.dtype == torch.bool:
+            raise ValueError(f"budget must hold integers (tokens kept per frame), got dtype {budget.dtype}")
+        values = budget.detach().to("cpu", torch.long)
+    else:
+        try:
+            values = torch.as_tensor(list(budget), dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"budget must be a sequence of integers, one per frame: {err}") from None
+    if tuple(values.shape) != (frames,):
+        raise ValueError(
+            f"budget must have one entry per frame, shape ({frames},), got shape {tuple(values.shape)}; "
+            "was it computed for another token set?"
+        )
+    outside = ((values < 0) | (values > tokens)).nonzero().flatten().tolist()
+    if outside:
+        frame = outside[0]
+        raise ValueError(f"budget[{frame}] = {int(values[frame])} is outside [0, P={tokens}] (tokens per frame)")
+    return values
+
+
+def split_options(
+    kind: str, method: str, func: Callable, options: Mapping[str, object], shared: Sequence[str] = ()
+) -> dict:
+    """Check that ``options`` are keyword parameters of ``func``; return them.
+
+    ``shared`` names the options every method of this kind takes, for the error message.
+    """
+    allowed = [
+        name
+        for name, param in inspect.signature(func).parameters.items()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY
+    ] + list(shared)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for {kind} method {method!r}; "
+            f"allowed: {', '.join(allowed) if allowed else 'none'}"
+        )
+    return dict(options)
+
+
+def check_method(kind: str, method: str, registry: Mapping[str, Callable]) -> Callable:
+    if method not in registry:
+        raise ValueError(f"unknown {kind} method {method!r}; choose one of: {', '.join(registry)}")
+    return registry[method]

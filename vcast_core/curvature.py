@@ -1,0 +1,29 @@
+"""Discrete curvature of the frame-embedding trajectory (V-CAST, DESIGN.md §1.2)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .frames import EPS, FrameStats
+
+
+def curvature_of(descriptors: Tensor) -> Tensor:
+    """``[T, D]`` trajectory -> ``[T]`` curvature ``1 - cos(f_t - f_{t-1}, f_{t+1} - f_t)``; both ends are 1."""
+    frames = descriptors.shape[0]
+    curvature = torch.ones(frames, dtype=torch.float32, device=descriptors.device)
+    if frames > 2:
+        incoming = descriptors[1:-1] - descriptors[:-2]
+        outgoing = descriptors[2:] - descriptors[1:-1]
+        curvature[1:-1] = 1.0 - F.cosine_similarity(incoming, outgoing, dim=-1, eps=EPS)
+    return curvature
+
+
+def frame_curvature(features: Tensor) -> Tensor:
+    """Curvature ``kappa_t`` in [0, 2] of the frame-embedding trajectory of ``features`` ``[T, P, D]``.
+
+    Near 0 where the video drifts smoothly, near 2 where it turns back (an event boundary);
+    the first and last frames get 1. Returns float32 ``[T]`` on the input's device.
+    """
+    return curvature_of(FrameStats(features).descriptors)
