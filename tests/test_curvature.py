@@ -45,7 +45,7 @@ def test_one_and_two_frames_are_all_endpoints():
 
 
 def test_low_precision_input_is_computed_in_float32():
-    features = frames_at([(1, 0), (0, 1), (1, 0), (0, -1)]).to(torch.bfloat16)
+    features = torch.randn(6, 16, 32, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
     curvature = frame_curvature(features)
     assert curvature.dtype == torch.float32
-    assert curvature.tolist() == pytest.approx([1.0, 2.0, 1.0, 1.0], abs=1e-2)
+    assert torch.equal(curvature, frame_curvature(features.float()))

@@ -2,6 +2,8 @@ import pytest
 import torch
 
 from vcast_core import SELECTION_METHODS, select_tokens
+from vcast_core.frames import FrameStats
+from vcast_core.selection import dual_anchor_scores
 
 # One frame, four 2-D tokens; frame mean m = (1, 0.5), |m| = 1.118.
 #   1 - cos(x, m):     [0.1056, 0.1056, 0.5528, 0.0513]
@@ -71,3 +73,32 @@ def test_budget_may_be_a_list_or_any_integer_tensor():
     features = torch.randn(3, 5, 2)
     as_list = select_tokens(features, [1, 2, 3])
     assert torch.equal(as_list, select_tokens(features, torch.tensor([1, 2, 3], dtype=torch.int32)))
+
+
+def duplicated_tokens(seed):
+    """Frames whose tokens are copies of a few tokens, at sizes where BLAS blocking differs by position."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = int(torch.randint(40, 300, (1,), generator=generator))
+    source = torch.randint(0, tokens // 2, (tokens,), generator=generator)
+    return torch.randn(3, tokens, 146, generator=generator)[:, source], source
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_copies_of_a_token_get_the_same_dual_anchor_score(seed):
+    features, source = duplicated_tokens(seed)
+    scores = dual_anchor_scores(FrameStats(features))
+    for value in source.unique():
+        copies = scores[:, source == value]
+        assert torch.equal(copies, copies[:, :1].expand_as(copies))
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("method", ["dual_anchor", "norm"])
+def test_when_a_budget_splits_copies_the_first_copy_is_kept(seed, method):
+    features, source = duplicated_tokens(seed)
+    score = dual_anchor_scores(FrameStats(features)) if method == "dual_anchor" else features.norm(dim=-1)
+    values, counts = source.unique(return_counts=True)
+    copies = (source == values[counts.argmax()]).nonzero().flatten()
+    budget = [int((row > row[copies].max()).sum()) + 1 for row in score]  # room for exactly one copy
+    kept = select_tokens(features, budget, method)
+    assert kept[:, copies].int().tolist() == [[1] + [0] * (len(copies) - 1)] * 3

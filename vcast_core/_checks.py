@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
+import operator
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -40,23 +42,39 @@ def check_finite(values: Tensor) -> None:
     )
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_ratio(ratio: float) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not (0.0 < float(ratio) <= 1.0):
+    if not _is_real(ratio) or not (0.0 < float(ratio) <= 1.0):
         raise ValueError(f"ratio must be a number in (0, 1] (the share of tokens kept), got {ratio!r}")
     return float(ratio)
 
 
-def check_positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+def check_positive(name: str, value: float, smallest: float = 1e-6) -> float:
+    """A finite number of at least ``smallest`` (softmax temperatures below that overflow float32)."""
+    if not _is_real(value) or not (math.isfinite(value) and value >= smallest):
+        raise ValueError(f"{name} must be a finite number >= {smallest:g}, got {value!r}")
+    return float(value)
+
+
+def check_number(name: str, value: float, low: float, high: float) -> float:
+    if not _is_real(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
     return float(value)
 
 
 def check_int(name: str, value: int, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < low
+        or (high is not None and value > high)
+    ):
         upper = "inf)" if high is None else f"{high}]"
         raise ValueError(f"{name} must be an integer in [{low}, {upper}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
@@ -73,8 +91,10 @@ def check_budget(budget: Tensor | Sequence[int], frames: int, tokens: int) -> Te
         values = budget.detach().to("cpu", torch.long)
     else:
         try:
-            values = torch.as_tensor(list(budget), dtype=torch.long)
-        except (TypeError, ValueError, RuntimeError) as err:
+            if any(isinstance(value, bool) for value in budget):
+                raise TypeError("booleans are not token counts")
+            values = torch.tensor([operator.index(value) for value in budget], dtype=torch.long)
+        except TypeError as err:
             raise ValueError(f"budget must be a sequence of integers, one per frame: {err}") from None
     if tuple(values.shape) != (frames,):
         raise ValueError(
@@ -88,10 +108,10 @@ def check_budget(budget: Tensor | Sequence[int], frames: int, tokens: int) -> Te
     return values
 
 
-def split_options(
+def check_options(
     kind: str, method: str, func: Callable, options: Mapping[str, object], shared: Sequence[str] = ()
 ) -> dict:
-    """Check that ``options`` are keyword parameters of ``func``; return them.
+    """Check that ``options`` are keyword parameters of ``func``; return them as a dict.
 
     ``shared`` names the options every method of this kind takes, for the error message.
     """

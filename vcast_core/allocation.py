@@ -11,9 +11,10 @@ from ._checks import (
     check_finite,
     check_int,
     check_method,
+    check_number,
+    check_options,
     check_positive,
     check_ratio,
-    split_options,
 )
 from .curvature import curvature_of
 from .frames import EPS, FrameStats
@@ -23,10 +24,10 @@ ROUNDINGS = ("largest_remainder", "reference")
 
 def total_budget(frames: int, tokens_per_frame: int, ratio: float, min_per_frame: int = 1) -> int:
     """Tokens kept over the whole clip: ``round(T*P*ratio)`` clamped to ``[max(1, T*min_per_frame), T*P]``."""
-    check_int("frames (T)", frames, 1)
-    check_int("tokens_per_frame (P)", tokens_per_frame, 1)
+    frames = check_int("frames (T)", frames, 1)
+    tokens_per_frame = check_int("tokens_per_frame (P)", tokens_per_frame, 1)
     ratio = check_ratio(ratio)
-    check_int("min_per_frame", min_per_frame, 0, tokens_per_frame)
+    min_per_frame = check_int("min_per_frame", min_per_frame, 0, tokens_per_frame)
     budget = max(1, min(frames * tokens_per_frame, round(frames * tokens_per_frame * ratio)))
     return max(budget, frames * min_per_frame)
 
@@ -72,9 +73,8 @@ def _segment_weights(stats: FrameStats, *, threshold: float = 0.84, min_segments
     inside each segment at the same ratio; here every segment gets an equal share of the budget,
     spread evenly over its frames, so short segments (fast events) are kept denser.
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {threshold!r}")
-    check_int("min_segments", min_segments, 1)
+    threshold = check_number("threshold (a cosine similarity)", threshold, -1.0, 1.0)
+    min_segments = check_int("min_segments", min_segments, 1)
     descriptors = stats.descriptors
     frames = stats.frames
     similarity = (descriptors[:-1] * descriptors[1:]).sum(dim=-1)
@@ -116,20 +116,22 @@ def distribute(weights: Tensor, total: int, min_per_frame: int, cap: int, roundi
         fraction = [-1.0 if k >= cap else f for k, f in zip(budget, fraction, strict=True)]
         for _ in range(leftover):
             frame = max(range(frames), key=fraction.__getitem__)
-            if fraction[frame] < 0:
+            if fraction[frame] < 0:  # every frame full; unreachable while total <= T * cap, kept as released
                 break
             budget[frame] += 1
             if budget[frame] >= cap:
                 fraction[frame] = -1.0
     else:
+        order = sorted(range(frames), key=lambda t: -fraction[t])  # stable: equal remainders, lower index first
         while leftover > 0:
-            open_frames = sorted((t for t in range(frames) if budget[t] < cap), key=lambda t: -fraction[t])
-            for frame in open_frames[:leftover]:
-                budget[frame] += 1
-            leftover -= min(leftover, len(open_frames))
+            for frame in order:
+                if leftover and budget[frame] < cap:
+                    budget[frame] += 1
+                    leftover -= 1
     return torch.tensor(budget, dtype=torch.long)
 
 
+@torch.no_grad()
 def allocate_budget(
     features: Tensor,
     ratio: float,
@@ -163,9 +165,12 @@ def allocate(
 ) -> Tensor:
     """:func:`allocate_budget` on features already wrapped in :class:`FrameStats`."""
     weights_of = check_method("allocation", method, ALLOCATORS)
-    options = split_options("allocation", method, weights_of, options, shared=("min_per_frame", "rounding"))
+    options = check_options("allocation", method, weights_of, options, shared=("min_per_frame", "rounding"))
     total = total_budget(stats.frames, stats.tokens, ratio, min_per_frame)
+    min_per_frame = int(min_per_frame)
     check_choice("rounding", rounding, ROUNDINGS)
-    stats.check_finite()
+    stats.validate()
     weights = weights_of(stats, **options)
+    if not bool(torch.isfinite(weights).all()):
+        raise ValueError(f"allocation method {method!r} produced non-finite frame weights with options {options}")
     return distribute(weights, total, min_per_frame, stats.tokens, rounding).to(stats.features.device)

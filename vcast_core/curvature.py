@@ -16,10 +16,12 @@ def curvature_of(descriptors: Tensor) -> Tensor:
     if frames > 2:
         incoming = descriptors[1:-1] - descriptors[:-2]
         outgoing = descriptors[2:] - descriptors[1:-1]
-        curvature[1:-1] = 1.0 - F.cosine_similarity(incoming, outgoing, dim=-1, eps=EPS)
+        cosine = F.cosine_similarity(incoming, outgoing, dim=-1, eps=EPS)
+        curvature[1:-1] = (1.0 - cosine).clamp(0.0, 2.0)  # rounding can leave cos a hair outside [-1, 1]
     return curvature
 
 
+@torch.no_grad()
 def frame_curvature(features: Tensor) -> Tensor:
     """Curvature ``kappa_t`` in [0, 2] of the frame-embedding trajectory of ``features`` ``[T, P, D]``.
 

@@ -41,6 +41,6 @@ class FrameStats:
         check_finite(norms)
         return norms
 
-    def check_finite(self) -> None:
+    def validate(self) -> None:
         """Raise ValueError, naming the frames, if the features hold NaN or Inf (shares the frame-mean pass)."""
         self.means  # noqa: B018 - computing the means checks them

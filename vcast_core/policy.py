@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
 from torch import Tensor
 
 from .allocation import allocate
@@ -11,6 +12,7 @@ from .frames import FrameStats
 from .selection import select
 
 
+@torch.no_grad()
 def prune_tokens(
     features: Tensor,
     ratio: float,

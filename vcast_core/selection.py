@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import check_budget, check_finite, check_int, check_method, split_options
+from ._checks import check_budget, check_finite, check_int, check_method, check_options
 from .frames import EPS, FrameStats
 
 
@@ -24,12 +24,37 @@ def top_k_mask(scores: Tensor, budget: Tensor) -> Tensor:
     return torch.zeros_like(rank_kept).scatter(1, order, rank_kept)
 
 
+def _tie_duplicates(dots: Tensor, norms: Tensor, mean_norms: Tensor) -> Tensor:
+    """Give bit-identical tokens bit-identical dot products with their frame mean.
+
+    A BLAS matrix-vector product sums in an order that depends on a token's position, so two
+    identical tokens can come out one rounding step apart and the lower-index tie rule would
+    not see a tie. Identical tokens always share their norm (a per-token reduction): sorted by
+    (norm, dot), neighbours of equal norm whose dots agree to rounding take one value.
+    """
+    by_dot = torch.sort(dots, dim=1, stable=True).indices
+    order = by_dot.gather(1, torch.sort(norms.gather(1, by_dot), dim=1, stable=True).indices)
+    sorted_norms, sorted_dots = norms.gather(1, order), dots.gather(1, order)
+    rounding = 1e-5 * sorted_norms * mean_norms
+    joined = (sorted_norms[:, 1:] == sorted_norms[:, :-1]) & (
+        (sorted_dots[:, 1:] - sorted_dots[:, :-1]).abs() <= rounding[:, 1:]
+    )
+    if not bool(joined.any()):
+        return dots
+    starts = torch.cat([torch.ones_like(joined[:, :1]), ~joined], dim=1)
+    run = starts.long().cumsum(dim=1) - 1
+    positions = torch.arange(run.shape[1], device=run.device).expand_as(run)
+    run_start = torch.zeros_like(run).scatter_reduce(1, run, positions, "amin", include_self=False)
+    return dots.scatter(1, order, sorted_dots.gather(1, run_start.gather(1, run)))
+
+
 def dual_anchor_scores(stats: FrameStats) -> Tensor:
     """V-CAST's token score ``[T, P]``: ``1 - cos(x, frame mean)`` plus the min-max normalised L2 norm."""
     norms, means = stats.norms, stats.means
     # [T, 1, D] x [T, D, P]: a row-vector product, much faster on CPU than [T, P, D] x [T, D, 1].
     dots = torch.bmm(means.unsqueeze(1), stats.features.transpose(1, 2)).squeeze(1)
     mean_norms = torch.linalg.vector_norm(means, dim=-1, keepdim=True)
+    dots = _tie_duplicates(dots, norms, mean_norms)
     diversity = 1.0 - dots / (norms.clamp_min(EPS) * mean_norms.clamp_min(EPS))
     low = norms.amin(dim=1, keepdim=True)
     activation = (norms - low) / (norms.amax(dim=1, keepdim=True) - low + EPS)
@@ -46,7 +71,7 @@ def _random(stats: FrameStats, budget: Tensor, *, seed: int = 0) -> Tensor:
 
     The "random pruning" control of the V-CAST paper's efficiency table.
     """
-    check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0)
     generator = torch.Generator().manual_seed(seed)
     scores = torch.rand(stats.frames, stats.tokens, generator=generator).to(stats.features.device)
     return top_k_mask(scores, budget)
@@ -101,6 +126,7 @@ SELECTORS = {
 SELECTION_METHODS = tuple(SELECTORS)
 
 
+@torch.no_grad()
 def select_tokens(features: Tensor, budget: Tensor, method: str = "dual_anchor", **options) -> Tensor:
     """Mark the tokens each frame keeps: BoolTensor ``[T, P]`` with ``budget[t]`` True entries in row t.
 
@@ -115,6 +141,6 @@ def select_tokens(features: Tensor, budget: Tensor, method: str = "dual_anchor",
 def select(stats: FrameStats, budget: Tensor, method: str = "dual_anchor", **options) -> Tensor:
     """:func:`select_tokens` on features already wrapped in :class:`FrameStats`."""
     selector = check_method("selection", method, SELECTORS)
-    options = split_options("selection", method, selector, options)
-    stats.check_finite()
+    options = check_options("selection", method, selector, options)
+    stats.validate()
     return selector(stats, check_budget(budget, stats.frames, stats.tokens), **options)
