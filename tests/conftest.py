@@ -1,5 +1,8 @@
 import os
 
+import av
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
@@ -7,8 +10,36 @@ settings.register_profile("thorough", deadline=None, max_examples=1000, suppress
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+def pytest_report_header(config):
+    import torch
+    import transformers
+
+    return f"torch {torch.__version__}, transformers {transformers.__version__}"
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A run in which nothing passed (no tests, or all skipped) is a failure, not a green run."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if exitstatus == 0 and reporter is not None and not reporter.stats.get("passed"):
         session.exitstatus = 5
+
+
+def write_square_video(path, frames=50, width=96, height=64, fps=25):
+    """An H.264 clip: a bright square moving right by one pixel a frame over a dark gradient."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = np.tile(np.linspace(0, 80, width, dtype=np.uint8)[None, :, None], (height, 1, 3))
+            frame[20:40, index : index + 20] = 230
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip_path(tmp_path_factory):
+    """2 seconds at 25 fps, 96x64."""
+    return write_square_video(tmp_path_factory.mktemp("video") / "square.mp4")

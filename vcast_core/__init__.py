@@ -1,27 +1,51 @@
 """V-CAST core: curvature-aware spatio-temporal token pruning for video LLMs.
 
-Plain tensors in, plain tensors out; importable without ComfyUI. The policy API:
+Plain tensors in, plain tensors out; importable without ComfyUI (and without importing
+transformers until a model is loaded). The policy API:
 
 - :func:`frame_curvature` ``[T, P, D] -> [T]``
 - :func:`allocate_budget` ``[T, P, D], ratio -> [T]`` tokens kept per frame
 - :func:`select_tokens` ``[T, P, D], budget -> [T, P]`` kept mask
 - :func:`prune_tokens` both of the above in one call
+
+The pipeline: :func:`load_video` -> :func:`load_videollm` -> ``VideoLLM.encode`` ->
+:func:`prune` -> ``VideoLLM.generate``.
 """
 
 from .allocation import ALLOCATION_METHODS, ROUNDINGS, allocate_budget, total_budget
 from .curvature import frame_curvature
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS, select_tokens
+from .tokens import TokenSet, prune
+from .video import VideoClip, VideoError, load_video
 
 __version__ = "0.1.0"
+
+_MODEL_NAMES = ("Generation", "ModelError", "SUPPORTED_MODEL_TYPES", "VideoLLM", "load_videollm")
+
+
+def __getattr__(name: str):
+    """The model API imports transformers, so it loads on first use."""
+    if name in _MODEL_NAMES:
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'vcast_core' has no attribute {name!r}")
+
 
 __all__ = [
     "ALLOCATION_METHODS",
     "ROUNDINGS",
     "SELECTION_METHODS",
+    "TokenSet",
+    "VideoClip",
+    "VideoError",
     "allocate_budget",
     "frame_curvature",
+    "load_video",
+    "prune",
     "prune_tokens",
     "select_tokens",
     "total_budget",
+    *_MODEL_NAMES,
 ]

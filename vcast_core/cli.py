@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from .curvature import frame_curvature
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS
 from .synthetic import shot_clip
+from .video import BACKENDS
 
 BAR_WIDTH = 40
 
@@ -43,6 +45,35 @@ def _parser() -> argparse.ArgumentParser:
     policy.add_argument("--min-segments", type=int, help="segment: at least this many segments (default 8)")
     policy.add_argument("--seed", type=int, help="random: seed (default 0)")
     policy.add_argument("--save", type=Path, help="write curvature, budget and kept mask to this new .safetensors file")
+
+    run = commands.add_parser(
+        "run",
+        help="answer a prompt about a video with a pruned video LLM",
+        description="Decode a video, encode it with the model's vision tower, prune the visual tokens with the "
+        "chosen policy, then prefill and generate. Prints the answer and the run's statistics.",
+    )
+    run.add_argument("video", type=Path, help="the video file")
+    run.add_argument("--model", type=Path, required=True, help="a local checkpoint folder (Qwen3-VL or Qwen2.5-VL)")
+    run.add_argument("--prompt", default="Describe this video.", help="the question (default: describe the video)")
+    run.add_argument("--system", help="a system prompt")
+    sampling = run.add_mutually_exclusive_group()
+    sampling.add_argument("--fps", type=float, help="frames sampled per second (default 2)")
+    sampling.add_argument("--num-frames", type=int, help="sample this many frames evenly instead")
+    run.add_argument("--max-frames", type=int, default=64, help="at most this many frames (default 64)")
+    run.add_argument("--start", type=float, default=0.0, help="start time in seconds")
+    run.add_argument("--end", type=float, help="end time in seconds")
+    run.add_argument("--backend", choices=BACKENDS, default="auto", help="video decoder (default: decord if installed)")
+    run.add_argument("--ratio", type=float, default=0.25, help="share of visual tokens kept, in (0, 1] (default 0.25)")
+    run.add_argument("--allocator", choices=ALLOCATION_METHODS, default="curvature")
+    run.add_argument("--selector", choices=SELECTION_METHODS, default="dual_anchor")
+    run.add_argument("--max-new-tokens", type=int, default=128)
+    run.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily (default)")
+    run.add_argument("--top-p", type=float, default=1.0)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda[:n]")
+    run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
+    run.add_argument("--attention", default="sdpa", help="sdpa (default), eager or flash_attention_2")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
 
 
@@ -112,10 +143,58 @@ def run_policy(args: argparse.Namespace) -> None:
         print(f"\nwrote {args.save}")
 
 
+def run_video(args: argparse.Namespace) -> None:
+    from transformers.utils import logging as transformers_logging
+
+    from ._checks import check_ratio
+    from .models import load_videollm
+    from .tokens import prune
+    from .video import load_video
+
+    check_ratio(args.ratio)  # before the slow steps
+
+    fps = args.fps if args.fps is not None or args.num_frames is not None else 2.0
+    clip = load_video(
+        args.video,
+        fps=fps if args.num_frames is None else None,
+        num_frames=args.num_frames,
+        max_frames=args.max_frames,
+        start=args.start,
+        end=args.end,
+        backend=args.backend,
+    )
+    transformers_logging.disable_progress_bar()
+    llm = load_videollm(args.model, device=args.device, dtype=args.dtype, attention=args.attention)
+    token_set = prune(llm.encode(clip), args.ratio, args.allocator, args.selector)
+    result = llm.generate(
+        token_set,
+        args.prompt,
+        system=args.system,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+    )
+    if args.json:
+        print(json.dumps(dict(answer=result.text, video=clip.describe(), **result.stats)))
+        return
+    stats = result.stats
+    print(result.text)
+    print(
+        f"\n{clip.describe()}\n{llm!r}\n"
+        f"video tokens kept: {stats['video_tokens_kept']} of {stats['video_tokens_total']} "
+        f"({args.allocator} + {args.selector}, ratio {args.ratio})\n"
+        f"encode {stats['encode_ms']:.0f} ms, policy {stats['policy_ms']:.1f} ms, "
+        f"prefill {stats['prefill_ms']:.0f} ms, "
+        f"decode {stats['decode_ms']:.0f} ms ({stats['tokens_per_second']:.1f} tokens/s), "
+        f"peak memory {stats['peak_memory_mb']:.0f} MB"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        run_policy(args)
+        run_policy(args) if args.command == "policy" else run_video(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

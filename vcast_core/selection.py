@@ -32,6 +32,9 @@ def _tie_duplicates(dots: Tensor, norms: Tensor, mean_norms: Tensor) -> Tensor:
     not see a tie. Identical tokens always share their norm (a per-token reduction): sorted by
     (norm, dot), neighbours of equal norm whose dots agree to rounding take one value.
     """
+    sorted_norms = torch.sort(norms, dim=1).values
+    if not bool((sorted_norms[:, 1:] == sorted_norms[:, :-1]).any()):
+        return dots  # no two tokens of a frame share a norm, so none are identical
     by_dot = torch.sort(dots, dim=1, stable=True).indices
     order = by_dot.gather(1, torch.sort(norms.gather(1, by_dot), dim=1, stable=True).indices)
     sorted_norms, sorted_dots = norms.gather(1, order), dots.gather(1, order)
@@ -39,8 +42,6 @@ def _tie_duplicates(dots: Tensor, norms: Tensor, mean_norms: Tensor) -> Tensor:
     joined = (sorted_norms[:, 1:] == sorted_norms[:, :-1]) & (
         (sorted_dots[:, 1:] - sorted_dots[:, :-1]).abs() <= rounding[:, 1:]
     )
-    if not bool(joined.any()):
-        return dots
     starts = torch.cat([torch.ones_like(joined[:, :1]), ~joined], dim=1)
     run = starts.long().cumsum(dim=1) - 1
     positions = torch.arange(run.shape[1], device=run.device).expand_as(run)

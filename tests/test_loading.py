@@ -1,0 +1,94 @@
+"""load_videollm refuses what it cannot load safely, saying what is wrong and how to fix it."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import write_square_video
+
+from vcast_core.models import ModelError, load_videollm
+from vcast_core.random_checkpoint import write_random_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return write_random_checkpoint(tmp_path_factory.mktemp("ckpt") / "Qwen3-VL-tiny", "qwen3_vl")
+
+
+def damaged_copy(checkpoint, tmp_path, remove=(), config=None):
+    folder = tmp_path / "model"
+    shutil.copytree(checkpoint, folder)
+    for pattern in remove:
+        for path in folder.glob(pattern):
+            path.unlink()
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_loads_the_right_class_offline(checkpoint):
+    llm = load_videollm(checkpoint, device="cpu")
+    assert type(llm.model).__name__ == "Qwen3VLForConditionalGeneration"
+    assert llm.model.dtype.is_floating_point and llm.device.type == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (dict(remove=["config.json"]), "has no config.json"),
+        (dict(config={"model_type": "llama"}), r"'llama' model; supported model types: qwen3_vl, qwen3_vl_moe, qwen"),
+        (dict(remove=["*.safetensors"]), "has no weights; V-CAST loads .safetensors weights only"),
+        (dict(remove=["tokenizer.json", "vocab.json", "merges.txt"]), "has no tokenizer"),
+        (dict(remove=["*preprocessor_config.json"]), "no video_preprocessor_config.json or preprocessor_config.json"),
+    ],
+)
+def test_broken_folders_are_refused(checkpoint, tmp_path, damage, message):
+    with pytest.raises(ModelError, match=message):
+        load_videollm(damaged_copy(checkpoint, tmp_path, **damage), device="cpu")
+
+
+def test_pickle_weights_are_refused(checkpoint, tmp_path):
+    folder = damaged_copy(checkpoint, tmp_path, remove=["*.safetensors"])
+    (folder / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ModelError, match="only pickle .bin weights"):
+        load_videollm(folder, device="cpu")
+
+
+def test_missing_folder_says_where_a_checkpoint_goes(tmp_path):
+    with pytest.raises(ModelError, match="does not exist; download a checkpoint into it, e.g. huggingface-cli"):
+        load_videollm(tmp_path / "models" / "LLM" / "absent")
+
+
+def test_old_transformers_is_named_with_the_minimum(checkpoint, monkeypatch):
+    # the module object in sys.modules now, which transformers can swap after the first import
+    monkeypatch.setattr(sys.modules["transformers"], "__version__", "4.56.2")
+    with pytest.raises(ModelError, match=r"transformers 4.56.2 is too old; V-CAST needs transformers >= 4.57"):
+        load_videollm(checkpoint, device="cpu")
+
+
+@pytest.mark.parametrize(("option", "message"), [("dtype", "dtype must be auto or one of"), ("attention", "attention")])
+def test_bad_options(checkpoint, option, message):
+    with pytest.raises(ModelError, match=message):
+        load_videollm(checkpoint, **{option: "bogus"})
+
+
+def test_command_line_end_to_end(checkpoint, tmp_path):
+    video = write_square_video(tmp_path / "clip.mp4", frames=30, width=128, height=96)
+    argv = [sys.executable, "-m", "vcast_core", "run", str(video), "--model", str(checkpoint), "--num-frames", "8"]
+    result = subprocess.run([*argv, "--max-new-tokens", "4", "--json"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["video_tokens_kept"] == round(0.25 * report["video_tokens_total"])
+    assert report["new_tokens"] <= 4 and len(report["kept_per_frame"]) == 4
+    text = subprocess.run(argv + ["--ratio", "0.5"], cwd=ROOT, capture_output=True, text=True)
+    assert text.returncode == 0 and "video tokens kept:" in text.stdout
+    failed = subprocess.run(argv + ["--ratio", "2"], cwd=ROOT, capture_output=True, text=True)
+    assert failed.returncode == 2 and failed.stderr.startswith("error: ratio must be a number in (0, 1]")
+    no_video = [*argv[:4], str(tmp_path / "none.mp4"), *argv[5:]]
+    missing = subprocess.run(no_video, cwd=ROOT, capture_output=True, text=True)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

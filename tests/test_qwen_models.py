@@ -1,0 +1,160 @@
+"""Pruned prefill and generation on tiny random Qwen3-VL and Qwen2.5-VL checkpoints, against the models' own paths."""
+
+import inspect
+
+import pytest
+import torch
+from conftest import write_square_video
+
+from vcast_core.models import load_videollm
+from vcast_core.random_checkpoint import write_random_checkpoint
+from vcast_core.tokens import prune
+from vcast_core.video import load_video
+
+PROMPT = "What happens in this video?"
+
+
+@pytest.fixture(scope="module")
+def video_clip(tmp_path_factory):
+    path = write_square_video(tmp_path_factory.mktemp("qwen") / "clip.mp4", frames=40, width=224, height=160)
+    return load_video(path, num_frames=8, backend="pyav")
+
+
+@pytest.fixture(scope="module", params=["qwen3_vl", "qwen3_vl_moe", "qwen2_5_vl"])
+def llm(request, tmp_path_factory):
+    folder = write_random_checkpoint(tmp_path_factory.mktemp(request.param), request.param)
+    return load_videollm(folder, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def token_set(llm, video_clip):
+    return llm.encode(video_clip)
+
+
+def own_inputs(llm, clip, token_set):
+    """The model's own forward/generate inputs for the unpruned prompt."""
+    full = llm.prompt_inputs(token_set, PROMPT)
+    pixels, grid = llm.family.pixel_values(clip, llm.processor_config)
+    inputs = dict(
+        input_ids=full.input_ids,
+        attention_mask=torch.ones_like(full.input_ids),
+        pixel_values_videos=pixels,
+        video_grid_thw=torch.tensor([grid]),
+    )
+    accepted = inspect.signature(llm.model.forward).parameters
+    if "mm_token_type_ids" in accepted:
+        inputs["mm_token_type_ids"] = full.video_mask.long() * 2
+    inputs.update(llm.family.rope_extras(token_set))
+    return inputs
+
+
+def oracle_logits(llm, token_set, positions=None, drop_deepstack=False):
+    """The full sequence with dropped video tokens masked out of attention, at their original positions."""
+    full = llm.prompt_inputs(token_set, PROMPT)
+    attention_mask = torch.ones_like(full.input_ids)
+    attention_mask[full.video_mask] = token_set.kept_mask.reshape(-1).long()
+    kwargs = dict(
+        inputs_embeds=full.embeds,
+        position_ids=full.positions if positions is None else positions,
+        attention_mask=attention_mask,
+        use_cache=False,
+    )
+    if full.deepstack and not drop_deepstack:
+        kwargs.update(visual_pos_masks=full.video_mask, deepstack_visual_embeds=list(full.deepstack))
+    with torch.inference_mode():
+        hidden = llm.model.model.language_model(**kwargs).last_hidden_state
+        return llm.model.lm_head(hidden[:, -1])
+
+
+def test_token_set_shapes(llm, token_set, video_clip):
+    t, h, w = token_set.grid
+    assert token_set.features.shape == (t, (h // 2) * (w // 2), llm.hidden_size)
+    assert t == 4 and token_set.frame_indices == video_clip.indices
+    assert len(token_set.timestamps) == 4
+    levels = len(getattr(llm.model.config.vision_config, "deepstack_visual_indexes", []))
+    assert len(token_set.deepstack) == levels
+    assert all(level.shape == token_set.features.shape for level in token_set.deepstack)
+
+
+def test_ratio_one_logits_equal_the_models_own_forward(llm, token_set, video_clip):
+    ours = llm.prefill(prune(token_set, 1.0), PROMPT).logits
+    with torch.inference_mode():
+        theirs = llm.model(**own_inputs(llm, video_clip, token_set)).logits[:, -1]
+    assert (ours - theirs).abs().max() <= 1e-5
+
+
+def test_ratio_one_greedy_tokens_equal_the_models_own_generate(llm, token_set, video_clip):
+    ours = llm.generate(prune(token_set, 1.0), PROMPT, max_new_tokens=10).token_ids
+    inputs = own_inputs(llm, video_clip, token_set)
+    with torch.inference_mode():
+        out = llm.model.generate(**inputs, max_new_tokens=10, do_sample=False)
+    assert ours == out[0, inputs["input_ids"].shape[1] :].tolist()
+
+
+@pytest.mark.parametrize(("allocator", "selector"), [("curvature", "dual_anchor"), ("uniform", "random")])
+def test_pruned_prefill_matches_the_masked_attention_oracle(llm, token_set, allocator, selector):
+    pruned = prune(token_set, 0.3, allocator, selector)
+    ours = llm.prefill(pruned, PROMPT).logits
+    assert (ours - oracle_logits(llm, pruned)).abs().max() <= 1e-4
+
+
+def test_the_oracle_tells_renumbered_positions_and_a_missing_deepstack_apart(llm, token_set):
+    pruned = prune(token_set, 0.3)
+    ours = llm.prefill(pruned, PROMPT).logits
+    full = llm.prompt_inputs(pruned, PROMPT)
+    shifted = full.positions + (full.positions.max() + 7) * full.video_mask.long()  # wrong: moved video positions
+    assert (ours - oracle_logits(llm, pruned, positions=shifted)).abs().max() > 1e-3
+    if token_set.deepstack:
+        assert (ours - oracle_logits(llm, pruned, drop_deepstack=True)).abs().max() > 1e-3
+
+
+def test_kept_tokens_carry_the_full_sequences_positions(llm, token_set):
+    pruned = prune(token_set, 0.25)
+    state = llm.prefill(pruned, PROMPT)
+    full = llm.prompt_inputs(pruned, PROMPT)
+    inputs = dict(video_grid_thw=torch.tensor([token_set.grid]), attention_mask=torch.ones_like(full.input_ids))
+    accepted = inspect.signature(llm.model.model.get_rope_index).parameters
+    if "mm_token_type_ids" in accepted:
+        inputs["mm_token_type_ids"] = full.video_mask.long() * 2
+    inputs.update({k: v for k, v in llm.family.rope_extras(pruned).items() if k in accepted})
+    reference, _ = llm.model.model.get_rope_index(full.input_ids, **inputs)
+    keep = torch.ones_like(full.video_mask[0])
+    keep[full.video_mask[0]] = pruned.kept_mask.reshape(-1)
+    assert torch.equal(state.positions, reference[:, :, keep])
+    assert state.positions.shape[-1] == full.input_ids.shape[1] - int((~pruned.kept_mask).sum())
+
+
+def test_generation_leaves_the_model_as_it_was(llm, token_set, video_clip):
+    inputs = own_inputs(llm, video_clip, token_set)
+    forwards = {cls: cls.forward for cls in type(llm.model).__mro__ if "forward" in vars(cls)}
+    with torch.inference_mode():
+        before = llm.model(**inputs).logits
+    llm.generate(prune(token_set, 0.25), PROMPT, max_new_tokens=4)
+    with torch.inference_mode():
+        after = llm.model(**inputs).logits
+    assert torch.equal(before, after)
+    assert forwards == {cls: cls.forward for cls in type(llm.model).__mro__ if "forward" in vars(cls)}
+
+
+def test_stats_sampling_and_stop(llm, token_set):
+    pruned = prune(token_set, 0.25)
+    result = llm.generate(pruned, PROMPT, max_new_tokens=6)
+    stats = result.stats
+    assert stats["video_tokens_total"] == token_set.frames * token_set.tokens_per_frame
+    assert stats["video_tokens_kept"] == int(pruned.kept_mask.sum()) == sum(stats["kept_per_frame"])
+    assert stats["new_tokens"] == len(result.token_ids) <= 6
+    assert stats["prefill_ms"] > 0 and stats["peak_memory_mb"] > 0 and stats["policy_ms"] > 0
+    sampled = [llm.generate(pruned, PROMPT, max_new_tokens=6, temperature=1.0, top_p=0.9, seed=3) for _ in range(2)]
+    assert sampled[0].token_ids == sampled[1].token_ids
+    stopped = llm.generate(pruned, PROMPT, max_new_tokens=6, should_stop=lambda: True)
+    assert stopped.stopped and len(stopped.token_ids) == 1
+
+
+def test_a_token_set_from_another_model_is_refused(llm, token_set):
+    other = "qwen2_5_vl" if llm.model_type.startswith("qwen3") else "qwen3_vl"
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match=f"encoded by a {other} model"):
+        llm.generate(replace(token_set, model_type=other), PROMPT, max_new_tokens=1)
+    with pytest.raises(ValueError, match="width 8"):
+        llm.generate(replace(token_set, features=token_set.features[..., :8]), PROMPT, max_new_tokens=1)

@@ -1,0 +1,123 @@
+"""Load a video LLM from a local checkpoint folder: offline, safetensors only, no remote code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from . import qwen2_5_vl, qwen3_vl
+from .videollm import Generation, PromptInputs, VideoLLM
+
+FAMILIES = {model_type: family for family in (qwen3_vl, qwen2_5_vl) for model_type in family.MODEL_TYPES}
+SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
+MIN_TRANSFORMERS = (4, 57)
+ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
+
+
+class ModelError(ValueError):
+    """A model folder that cannot be loaded; the message says what is missing and how to fix it."""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelError(f"{path} is not readable JSON: {err}") from None
+
+
+def _check_folder(folder: Path) -> tuple[str, dict]:
+    """The folder's model_type and video processor configuration, or a ModelError naming what is wrong."""
+    if not folder.is_dir():
+        raise ModelError(
+            f"model folder {folder} does not exist; download a checkpoint into it, e.g. "
+            f"huggingface-cli download Qwen/Qwen3-VL-2B-Instruct --local-dir {folder}"
+        )
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{folder} has no config.json: it is not a Hugging Face model folder")
+    model_type = _read_json(folder / "config.json").get("model_type")
+    if model_type not in FAMILIES:
+        raise ModelError(
+            f"{folder} holds a {model_type!r} model; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    if not any(folder.glob("*.safetensors")):
+        found = "only pickle .bin weights" if any(folder.glob("*.bin")) else "no weights"
+        raise ModelError(
+            f"{folder} has {found}; V-CAST loads .safetensors weights only (pickle files can run code). "
+            "Download the safetensors version of the checkpoint."
+        )
+    if not (folder / "tokenizer.json").is_file() and not (folder / "vocab.json").is_file():
+        raise ModelError(f"{folder} has no tokenizer (tokenizer.json or vocab.json); download the full checkpoint")
+    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+        if (folder / name).is_file():
+            return model_type, _read_json(folder / name)
+    raise ModelError(
+        f"{folder} has no video_preprocessor_config.json or preprocessor_config.json; download the full checkpoint"
+    )
+
+
+def _check_transformers() -> None:
+    import transformers
+
+    version = tuple(int(part) for part in transformers.__version__.split(".")[:2])
+    if version < MIN_TRANSFORMERS:
+        raise ModelError(
+            f"transformers {transformers.__version__} is too old; V-CAST needs transformers >= "
+            f"{'.'.join(map(str, MIN_TRANSFORMERS))} (pip install 'transformers>=4.57,<6')"
+        )
+
+
+def _resolve(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ModelError(f"device must be auto, cpu or cuda[:n]; got {device!r}") from None
+    if dtype == "auto":
+        return device, torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in dtypes:
+        raise ModelError(f"dtype must be auto or one of {', '.join(dtypes)}; got {dtype!r}")
+    return device, dtypes[dtype]
+
+
+def load_videollm(path: str | Path, device: str = "auto", dtype: str = "auto", attention: str = "sdpa") -> VideoLLM:
+    """Load the checkpoint in folder ``path`` (``config.json``, safetensors weights, tokenizer, processor config).
+
+    Offline only, safetensors only, no remote code. ``device`` is ``auto`` (CUDA when present),
+    ``cpu`` or ``cuda[:n]``; ``dtype`` is ``auto`` (bfloat16 on CUDA, float32 on the CPU),
+    ``float32``, ``bfloat16`` or ``float16``; ``attention`` is ``sdpa``, ``eager`` or
+    ``flash_attention_2``.
+    """
+    folder = Path(path).expanduser()
+    model_type, processor_config = _check_folder(folder)
+    _check_transformers()
+    if attention not in ATTENTIONS:
+        raise ModelError(f"attention must be one of {', '.join(ATTENTIONS)}; got {attention!r}")
+    torch_device, torch_dtype = _resolve(device, dtype)
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    model = AutoModelForImageTextToText.from_pretrained(
+        folder,
+        dtype=torch_dtype,
+        attn_implementation=attention,
+        local_files_only=True,
+        use_safetensors=True,
+        trust_remote_code=False,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    model = model.to(torch_device).eval()
+    return VideoLLM(model, tokenizer, processor_config, model_type, FAMILIES[model_type], str(folder))
+
+
+__all__ = [
+    "ATTENTIONS",
+    "Generation",
+    "ModelError",
+    "PromptInputs",
+    "SUPPORTED_MODEL_TYPES",
+    "VideoLLM",
+    "load_videollm",
+]

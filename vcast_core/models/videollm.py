@@ -1,0 +1,256 @@
+"""A loaded video LLM: encode a clip into a token set, then prefill the kept tokens and decode.
+
+Positions come from the model's own ``get_rope_index`` on the *full* sequence and are then
+sliced, so every kept token keeps its original (t, h, w) position; decoding continues from the
+last prompt position + 1. Nothing global is patched: the prefill drives the model's language
+model directly with ``inputs_embeds``, so the same model behaves as before everywhere else.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from ..tokens import TokenSet
+from ..video import VideoClip
+from . import _hf
+
+
+@dataclass(frozen=True)
+class PromptInputs:
+    """The full (unpruned) prompt: ids, visual-token mask, embeddings, positions and DeepStack levels."""
+
+    input_ids: Tensor  # [1, L]
+    video_mask: Tensor  # bool [1, L], True at every video placeholder
+    embeds: Tensor  # [1, L, D], video features scattered into the placeholders
+    positions: Tensor  # [3, 1, L] from the model's get_rope_index
+    deepstack: tuple[Tensor, ...]  # per level [N_video, D], in placeholder order
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """The language model's state after the prompt: next-token logits and what decoding continues from."""
+
+    logits: Tensor  # [1, vocab] at the last prompt position
+    cache: object
+    positions: Tensor  # [3, 1, L'] positions of the kept sequence, sliced from the full one
+    attention_mask: Tensor  # [1, L']
+    milliseconds: float
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    token_ids: list[int]
+    stats: dict
+    stopped: bool  # True when should_stop ended decoding early
+
+
+def _peak_memory_reset(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    """CUDA ``max_memory_allocated``, or the process's peak resident memory on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class VideoLLM:
+    """A Hugging Face video LLM with the family module (``qwen3_vl``, ``qwen2_5_vl``) that knows its prompt."""
+
+    def __init__(self, model, tokenizer, processor_config: dict, model_type: str, family: ModuleType, path: str):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.processor_config = processor_config
+        self.model_type = model_type
+        self.family = family
+        self.path = path
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.get_input_embeddings().weight.shape[1])
+
+    def __repr__(self) -> str:
+        return f"VideoLLM({self.model_type}, {self.path}, {self.device}, {self.model.dtype})"
+
+    @torch.inference_mode()
+    def encode(self, clip: VideoClip) -> TokenSet:
+        """Run the vision tower once over all sampled frames: the clip's token set ``[T, P, D]``."""
+        start = time.perf_counter()
+        pixels, grid = self.family.pixel_values(clip, self.processor_config)
+        vision = self.model.model.visual
+        grid_thw = torch.tensor([grid], device=self.device)
+        embeds, deepstack = _hf.video_features(self.model, pixels.to(self.device, vision.dtype), grid_thw)
+        merge = self.processor_config["merge_size"]
+        frames, tokens = grid[0], (grid[1] // merge) * (grid[2] // merge)
+        temporal = self.processor_config["temporal_patch_size"]
+        intervals = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]
+        frame_seconds = sum(intervals) / len(intervals) if intervals else 1.0 / clip.source_fps
+        _sync(self.device)
+        return TokenSet(
+            model_type=self.model_type,
+            features=embeds.reshape(frames, tokens, -1),
+            grid=grid,
+            deepstack=tuple(level.reshape(frames, tokens, -1) for level in deepstack),
+            timestamps=self.family.group_timestamps(clip, temporal),
+            frame_indices=clip.indices,
+            seconds_per_group=temporal * frame_seconds,
+            encode_ms=(time.perf_counter() - start) * 1e3,
+        )
+
+    def check_token_set(self, token_set: TokenSet) -> None:
+        """Refuse a token set made by another model family or width."""
+        if token_set.model_type not in self.family.MODEL_TYPES:
+            raise ValueError(
+                f"this token set was encoded by a {token_set.model_type} model; this model is {self.model_type}. "
+                "Encode the video with this model."
+            )
+        if token_set.features.shape[-1] != self.hidden_size:
+            raise ValueError(
+                f"this token set has width {token_set.features.shape[-1]}, this model's hidden size is "
+                f"{self.hidden_size}. Encode the video with this model."
+            )
+
+    @torch.inference_mode()
+    def prompt_inputs(self, token_set: TokenSet, prompt: str, system: str | None = None) -> PromptInputs:
+        """The full prompt with every video placeholder, and its positions from the model's own rope index."""
+        self.check_token_set(token_set)
+        text = self.family.prompt_text(token_set, prompt, system)
+        input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
+        video_mask = input_ids == self.model.config.video_token_id
+        expected = token_set.frames * token_set.tokens_per_frame
+        if int(video_mask.sum()) != expected:
+            raise ValueError(f"the prompt holds {int(video_mask.sum())} video placeholders for {expected} tokens")
+        mm_token_type_ids = video_mask.long() * 2  # 5.x: 2 marks video tokens
+        grid_thw = torch.tensor([token_set.grid], device=self.device)
+        extras = {name: value.to(self.device) for name, value in self.family.rope_extras(token_set).items()}
+        positions = _hf.rope_index(self.model, input_ids, mm_token_type_ids, grid_thw, **extras)
+        dtype = self.model.get_input_embeddings().weight.dtype
+        embeds = self.model.get_input_embeddings()(input_ids)
+        features = token_set.features.reshape(-1, token_set.features.shape[-1]).to(self.device, dtype)
+        embeds = embeds.masked_scatter(video_mask[..., None], features)
+        deepstack = tuple(level.reshape(-1, level.shape[-1]).to(self.device, dtype) for level in token_set.deepstack)
+        return PromptInputs(input_ids, video_mask, embeds, positions, deepstack)
+
+    @torch.inference_mode()
+    def prefill(self, token_set: TokenSet, prompt: str, system: str | None = None) -> Prefill:
+        """Run the prompt through the language model with only the kept video tokens.
+
+        Embeddings, positions, the attention mask, the visual-position mask and every DeepStack
+        level are sliced with the same kept indices; positions come from the full sequence.
+        """
+        full = self.prompt_inputs(token_set, prompt, system)
+        kept_video = token_set.kept_mask.reshape(-1).to(self.device)
+        keep = torch.ones_like(full.video_mask[0])
+        keep[full.video_mask[0]] = kept_video
+        embeds, positions = full.embeds[:, keep], full.positions[:, :, keep]
+        attention_mask = torch.ones(1, embeds.shape[1], dtype=torch.long, device=self.device)
+        deepstack = [level[kept_video] for level in full.deepstack]
+        start = time.perf_counter()
+        logits, cache = _hf.language_model_step(
+            self.model,
+            embeds,
+            positions,
+            attention_mask,
+            _hf.new_cache(self.model),
+            full.video_mask[:, keep],
+            deepstack,
+        )
+        _sync(self.device)
+        return Prefill(logits, cache, positions, attention_mask, (time.perf_counter() - start) * 1e3)
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        token_set: TokenSet,
+        prompt: str,
+        *,
+        system: str | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Generation:
+        """Prefill the kept video tokens with the prompt, then decode (greedy when ``temperature`` is 0)."""
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise ValueError(f"temperature must be >= 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+        device = self.device
+        _peak_memory_reset(device)
+        state = self.prefill(token_set, prompt, system)
+        logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
+
+        generator = torch.Generator(device=device).manual_seed(seed)
+        eos_ids = self._eos_ids()
+        next_position = state.positions[0, 0, -1] + 1
+        token_ids: list[int] = []
+        stopped = False
+        start = time.perf_counter()
+        for step in range(max_new_tokens):
+            token = self._pick(logits, temperature, top_p, generator)
+            token_ids.append(int(token))
+            if int(token) in eos_ids or step == max_new_tokens - 1:
+                break
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(1, 1)], dim=1)
+            position = (next_position + step).view(1, 1, 1).expand(3, 1, 1)
+            embed = self.model.get_input_embeddings()(token.view(1, 1))
+            logits, cache = _hf.language_model_step(self.model, embed, position, attention_mask, cache)
+        _sync(device)
+        decode_ms = (time.perf_counter() - start) * 1e3
+
+        kept_per_frame = token_set.kept_mask.sum(dim=1).tolist()
+        stats = dict(
+            video_tokens_total=token_set.frames * token_set.tokens_per_frame,
+            video_tokens_kept=int(sum(kept_per_frame)),
+            kept_per_frame=kept_per_frame,
+            prompt_tokens=int(state.positions.shape[-1]),
+            new_tokens=len(token_ids),
+            encode_ms=token_set.encode_ms,
+            policy_ms=token_set.policy.get("ms", 0.0),
+            prefill_ms=state.milliseconds,
+            decode_ms=decode_ms,
+            tokens_per_second=len(token_ids) / max(decode_ms / 1e3, 1e-9),
+            peak_memory_mb=_peak_memory_mb(device),
+        )
+        text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
+        return Generation(text=text, token_ids=token_ids, stats=stats, stopped=stopped)
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return set(eos if isinstance(eos, list) else [eos])
+
+    @staticmethod
+    def _pick(logits: Tensor, temperature: float, top_p: float, generator: torch.Generator) -> Tensor:
+        """Next token: argmax, or a sample from the top-p nucleus of ``softmax(logits / temperature)``."""
+        if temperature == 0:
+            return logits[0].argmax()
+        probs = torch.softmax(logits[0].float() / temperature, dim=-1)
+        order = torch.sort(probs, descending=True, stable=True)
+        outside = order.values.cumsum(0) - order.values >= top_p  # keep the smallest prefix reaching top_p
+        nucleus = order.values.masked_fill(outside, 0.0)
+        return order.indices[torch.multinomial(nucleus, 1, generator=generator)][0]

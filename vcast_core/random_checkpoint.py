@@ -1,0 +1,198 @@
+"""Randomly initialised checkpoints of the real architectures, written offline to a folder.
+
+They load through :func:`vcast_core.load_videollm` exactly like a downloaded checkpoint (config,
+safetensors weights, tokenizer, processor configs), which is what tests and benchmarks need:
+random weights are valid for exactness checks against the model's own unpruned path and for
+timing, never for answers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+_CORPUS = [
+    "system user assistant You are a helpful assistant. Describe the video. What happens in this video?",
+    "A person walks a dog across the street, then a car drives past and the camera pans to the left.",
+    "Answer with the option's letter from the given choices directly. A B C D yes no 0 1 2 3 4 5 6 7 8 9",
+    "<0.5 seconds> <1.0 seconds> <12.5 seconds> seconds, frames, first, then, finally, the end.",
+]
+
+# Text width, layers, attention heads, KV heads, MLP width, vision width and depth.
+SIZES = {
+    "tiny": dict(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, vision_hidden=32, vision_depth=2),
+    "small": dict(hidden=512, layers=8, heads=8, kv_heads=4, intermediate=1024, vision_hidden=256, vision_depth=4),
+}
+
+
+def write_tokenizer(folder: Path):
+    """A byte-level BPE tokenizer with Qwen's special tokens, trained in code; returns the HF tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=512,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_CORPUS, trainer)
+    bpe.post_processor = processors.ByteLevel(trim_offsets=False)
+    try:
+        from transformers import Qwen2TokenizerFast as QwenTokenizer  # transformers 4.x
+    except ImportError:
+        from transformers import Qwen2Tokenizer as QwenTokenizer  # 5.x
+    tokenizer = QwenTokenizer(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None, bos_token=None
+    )
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def _token_ids(tokenizer) -> dict:
+    ids = {
+        name: tokenizer.convert_tokens_to_ids(token)
+        for name, token in zip(
+            ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"),
+            ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"),
+            strict=True,
+        )
+    }
+    return ids
+
+
+def _qwen2_5_vl_config(tokenizer, size: dict):
+    from transformers import Qwen2_5_VLConfig
+
+    head_dim = size["hidden"] // size["heads"]
+    sections = [head_dim // 8, 3 * head_dim // 16, head_dim // 2 - head_dim // 8 - 3 * head_dim // 16]  # 7B: 16/24/24
+    text = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=size["hidden"],
+        intermediate_size=size["intermediate"],
+        num_hidden_layers=size["layers"],
+        num_attention_heads=size["heads"],
+        num_key_value_heads=size["kv_heads"],
+        max_position_embeddings=32768,
+        rope_theta=1e6,
+        rope_scaling={"type": "mrope", "mrope_section": sections},
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        bos_token_id=None,
+    )
+    vision = dict(
+        depth=size["vision_depth"],
+        hidden_size=size["vision_hidden"],
+        intermediate_size=2 * size["vision_hidden"],
+        num_heads=max(1, size["vision_hidden"] // 16),
+        out_hidden_size=size["hidden"],
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=112,
+        fullatt_block_indexes=[size["vision_depth"] - 1],
+        tokens_per_second=2,
+    )
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, **_token_ids(tokenizer))
+    processor = dict(
+        patch_size=14,
+        temporal_patch_size=2,
+        merge_size=2,
+        image_mean=CLIP_MEAN,
+        image_std=CLIP_STD,
+        min_pixels=128 * 28 * 28,
+        max_pixels=768 * 28 * 28,
+    )
+    return config, processor
+
+
+def _qwen3_vl_config(tokenizer, size: dict, moe: bool = False):
+    import transformers
+    from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
+
+    head_dim = size["hidden"] // size["heads"]
+    sections = [head_dim // 2 - 2 * (head_dim // 8), head_dim // 8, head_dim // 8]
+    rope = dict(rope_type="default", mrope_section=sections, mrope_interleaved=True)
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        rope_kwargs = dict(rope_parameters=dict(rope, rope_theta=5e6))
+    else:
+        rope_kwargs = dict(rope_scaling=rope, rope_theta=5e6)
+    text = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=size["hidden"],
+        intermediate_size=size["intermediate"],
+        num_hidden_layers=size["layers"],
+        num_attention_heads=size["heads"],
+        num_key_value_heads=size["kv_heads"],
+        head_dim=head_dim,
+        max_position_embeddings=32768,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        **rope_kwargs,
+    )
+    if moe:  # 30B-A3B shape in miniature: every layer sparse, 8 of 128 experts -> 2 of 4
+        text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=size["intermediate"] // 2)
+    vision = dict(
+        depth=size["vision_depth"],
+        hidden_size=size["vision_hidden"],
+        intermediate_size=2 * size["vision_hidden"],
+        num_heads=max(1, size["vision_hidden"] // 16),
+        out_hidden_size=size["hidden"],
+        patch_size=16,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        num_position_embeddings=256,
+        deepstack_visual_indexes=list(range(min(3, size["vision_depth"]))),
+    )
+    config_class = Qwen3VLMoeConfig if moe else Qwen3VLConfig
+    config = config_class(text_config=text, vision_config=vision, **_token_ids(tokenizer))
+    # The real checkpoints' video_preprocessor_config.json: one pixel budget for the whole clip.
+    processor = dict(
+        patch_size=16,
+        temporal_patch_size=2,
+        merge_size=2,
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
+        size={"longest_edge": 25165824, "shortest_edge": 4096},
+        fps=2,
+        min_frames=4,
+        max_frames=768,
+    )
+    return config, processor
+
+
+CONFIG_BUILDERS = {
+    "qwen2_5_vl": _qwen2_5_vl_config,
+    "qwen3_vl": _qwen3_vl_config,
+    "qwen3_vl_moe": lambda tokenizer, size: _qwen3_vl_config(tokenizer, size, moe=True),
+}
+
+
+def write_random_checkpoint(folder: str | Path, model_type: str, size: str = "tiny", seed: int = 0) -> Path:
+    """Write a random-weight ``model_type`` checkpoint of preset ``size`` (``SIZES``) to ``folder``."""
+    from transformers import AutoModelForImageTextToText
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = write_tokenizer(folder)
+    config, processor = CONFIG_BUILDERS[model_type](tokenizer, SIZES[size])
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    model.save_pretrained(folder, safe_serialization=True)
+    (folder / "video_preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+    return folder

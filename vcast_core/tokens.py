@@ -1,0 +1,87 @@
+"""The token set: a clip's visual tokens after the vision encoder, and the kept mask a policy chose."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from .policy import prune_tokens
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """Visual tokens of one clip, per temporal group ("frame"), ready to prefill.
+
+    ``features`` is ``[T, P, D]`` in LLM width, in the model's token order (raster order within
+    a group); ``deepstack`` holds Qwen3-VL's per-level companions, each ``[T, P, D]``.
+    """
+
+    model_type: str
+    features: Tensor  # [T, P, D]
+    grid: tuple[int, int, int]  # (t, h, w) in vision patches, as the model's video_grid_thw
+    deepstack: tuple[Tensor, ...]  # Qwen3-VL: one [T, P, D] per level; empty otherwise
+    timestamps: tuple[float, ...]  # seconds, per temporal group
+    frame_indices: tuple[int, ...]  # source frame index of every sampled frame
+    seconds_per_group: float  # time spanned by one temporal group (Qwen2.5-VL's second_per_grid_t)
+    encode_ms: float = 0.0
+    kept: Tensor | None = None  # bool [T, P]; None keeps everything
+    policy: dict = field(default_factory=dict)  # how ``kept`` was made, with its run time in ms
+
+    @property
+    def frames(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def kept_mask(self) -> Tensor:
+        """The kept mask, all True when no policy ran."""
+        if self.kept is None:
+            return torch.ones(self.features.shape[:2], dtype=torch.bool, device=self.features.device)
+        return self.kept
+
+    def with_kept(self, kept: Tensor, policy: dict) -> TokenSet:
+        """A copy that keeps ``kept`` (bool ``[T, P]``); the features are shared, never modified."""
+        if kept.dtype != torch.bool or tuple(kept.shape) != tuple(self.features.shape[:2]):
+            raise ValueError(
+                f"kept mask must be bool of shape {tuple(self.features.shape[:2])} (frames, tokens per frame), "
+                f"got {kept.dtype} {tuple(kept.shape)}; was it made for another token set?"
+            )
+        return replace(self, kept=kept.to(self.features.device), policy=dict(policy))
+
+
+def prune(
+    token_set: TokenSet,
+    ratio: float,
+    allocator: str = "curvature",
+    selector: str = "dual_anchor",
+    *,
+    allocation_options: dict | None = None,
+    selection_options: dict | None = None,
+) -> TokenSet:
+    """Run a pruning policy on ``token_set``'s features; returns a copy carrying the kept mask."""
+    start = time.perf_counter()
+    _, kept = prune_tokens(
+        token_set.features,
+        ratio,
+        allocator,
+        selector,
+        allocation_options=allocation_options,
+        selection_options=selection_options,
+    )
+    if kept.is_cuda:
+        torch.cuda.synchronize(kept.device)
+    policy = dict(
+        ratio=ratio,
+        allocator=allocator,
+        selector=selector,
+        allocation_options=dict(allocation_options or {}),
+        selection_options=dict(selection_options or {}),
+        ms=(time.perf_counter() - start) * 1e3,
+    )
+    return token_set.with_kept(kept, policy)

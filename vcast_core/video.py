@@ -1,0 +1,190 @@
+"""Video decoding: sample frame indices, then decode only those frames with decord or PyAV."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BACKENDS = ("auto", "decord", "pyav")
+
+
+class VideoError(ValueError):
+    """A video that cannot be read or sampled as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    """Sampled frames of one video and where they came from."""
+
+    frames: torch.Tensor  # uint8 [N, H, W, 3], RGB
+    indices: tuple[int, ...]  # source frame index of each sampled frame
+    timestamps: tuple[float, ...]  # seconds from the start of the video, per sampled frame
+    source_fps: float
+    source_frames: int
+    path: str
+    backend: str
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def duration(self) -> float:
+        """Length of the source video in seconds."""
+        return self.source_frames / self.source_fps
+
+    def describe(self) -> str:
+        return (
+            f"{Path(self.path).name}: {self.source_frames} frames at {self.source_fps:g} fps "
+            f"({self.duration:.2f} s), {self.width}x{self.height}; sampled {len(self.indices)} frames "
+            f"from {self.timestamps[0]:.2f} s to {self.timestamps[-1]:.2f} s with {self.backend}"
+        )
+
+
+def sample_indices(
+    source_frames: int,
+    source_fps: float,
+    *,
+    fps: float | None = None,
+    num_frames: int | None = None,
+    max_frames: int | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+) -> list[int]:
+    """Source frame indices to decode: every ``1/fps`` seconds, or ``num_frames`` evenly spread, within
+    ``[start, end)`` seconds, then thinned evenly to at most ``max_frames``. Exactly one of ``fps`` and
+    ``num_frames`` is given."""
+    if (fps is None) == (num_frames is None):
+        raise VideoError("give exactly one of fps (frames per second to sample) and num_frames")
+    if source_frames < 1:
+        raise VideoError("the video has no frames")
+    duration = source_frames / source_fps
+    end = duration if end is None else min(end, duration)
+    if not 0 <= start < end:
+        raise VideoError(
+            f"start={start:g} s and end={end:g} s leave nothing to sample in a video of {duration:.2f} s; "
+            f"use 0 <= start < end <= {duration:.2f}"
+        )
+    first = min(source_frames - 1, math.ceil(start * source_fps - 1e-6))
+    last = max(first, min(source_frames - 1, math.ceil(end * source_fps - 1e-6) - 1))
+    if num_frames is not None:
+        if num_frames < 1:
+            raise VideoError(f"num_frames must be >= 1, got {num_frames}")
+        indices = np.linspace(first, last, num_frames).round().astype(int).tolist()
+    else:
+        if not fps > 0:
+            raise VideoError(f"fps must be > 0, got {fps}")
+        times = np.arange(start, end, 1.0 / fps)
+        indices = np.clip((times * source_fps).round().astype(int), first, last).tolist()
+    indices = list(dict.fromkeys(indices))  # drop repeats, keep order
+    if max_frames is not None and len(indices) > max_frames:
+        if max_frames < 1:
+            raise VideoError(f"max_frames must be >= 1, got {max_frames}")
+        picks = np.linspace(0, len(indices) - 1, max_frames).round().astype(int)
+        indices = [indices[i] for i in picks]
+    return indices
+
+
+def decord_available() -> bool:
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_video(
+    path: str | Path,
+    *,
+    fps: float | None = None,
+    num_frames: int | None = None,
+    max_frames: int | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+    backend: str = "auto",
+) -> VideoClip:
+    """Decode the sampled frames of the video at ``path`` (see :func:`sample_indices` for the sampling).
+
+    ``backend`` is ``decord``, ``pyav`` or ``auto`` (decord where it is installed, PyAV otherwise);
+    both give the same frames, indices and timestamps.
+    """
+    if backend not in BACKENDS:
+        raise VideoError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"video file {path} does not exist")
+    if not path.is_file():
+        raise VideoError(f"{path} is not a file")
+    if backend == "auto":
+        backend = "decord" if decord_available() else "pyav"
+    decode = _decode_decord if backend == "decord" else _decode_pyav
+    sampling = dict(fps=fps, num_frames=num_frames, max_frames=max_frames, start=start, end=end)
+    frames, indices, timestamps, source_fps, source_frames = decode(path, sampling)
+    return VideoClip(
+        frames=torch.from_numpy(frames),
+        indices=tuple(indices),
+        timestamps=tuple(timestamps),
+        source_fps=source_fps,
+        source_frames=source_frames,
+        path=str(path),
+        backend=backend,
+    )
+
+
+def _decode_decord(path: Path, sampling: dict):
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    except (decord.DECORDError, RuntimeError) as err:
+        raise VideoError(f"{path} is not a readable video: {str(err).splitlines()[0]}") from None
+    source_frames, source_fps = len(reader), float(reader.get_avg_fps())
+    indices = sample_indices(source_frames, source_fps, **sampling)
+    try:
+        frames = reader.get_batch(indices).asnumpy()
+    except (decord.DECORDError, RuntimeError) as err:
+        raise VideoError(f"{path} could not be decoded: {str(err).splitlines()[0]}") from None
+    timestamps = [round(float(t), 6) for t in reader.get_frame_timestamp(indices)[:, 0]]
+    return frames, indices, timestamps, source_fps, source_frames
+
+
+def _decode_pyav(path: Path, sampling: dict):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as err:
+        raise VideoError(f"{path} is not a readable video: {err}") from None
+    with container:
+        if not container.streams.video:
+            raise VideoError(f"{path} holds no video stream")
+        stream = container.streams.video[0]
+        source_fps = float(stream.average_rate or stream.guessed_rate or 0)
+        if source_fps <= 0:
+            raise VideoError(f"{path} does not state its frame rate")
+        source_frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        indices = sample_indices(source_frames, source_fps, **sampling)
+        container.seek(0)
+        wanted, last = set(indices), indices[-1]
+        frames, timestamps = {}, {}
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index in wanted:  # converting to RGB is the costly part: only the sampled frames
+                    frames[index] = frame.to_ndarray(format="rgb24")
+                    timestamps[index] = round(float(frame.time), 6)
+                if index >= last:
+                    break
+        except av.error.FFmpegError as err:
+            raise VideoError(f"{path} could not be decoded: {err}") from None
+    missing = [i for i in indices if i not in frames]
+    if missing:
+        raise VideoError(f"{path} ended before frame {missing[0]}; it may be truncated")
+    return np.stack([frames[i] for i in indices]), indices, [timestamps[i] for i in indices], source_fps, source_frames
