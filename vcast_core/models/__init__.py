@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from . import qwen2_5_vl, qwen3_vl
+from ._hf import load_video_processor
 from .videollm import Generation, PromptInputs, VideoLLM
 
 FAMILIES = {model_type: family for family in (qwen3_vl, qwen2_5_vl) for model_type in family.MODEL_TYPES}
@@ -109,7 +110,8 @@ def load_videollm(path: str | Path, device: str = "auto", dtype: str = "auto", a
     )
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     model = model.to(torch_device).eval()
-    return VideoLLM(model, tokenizer, processor_config, model_type, FAMILIES[model_type], str(folder))
+    family, video_processor = FAMILIES[model_type], load_video_processor(folder)
+    return VideoLLM(model, tokenizer, processor_config, model_type, family, str(folder), video_processor)
 
 
 __all__ = [

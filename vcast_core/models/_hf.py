@@ -54,3 +54,29 @@ def language_model_step(model, embeds, positions, attention_mask, cache, visual_
     out = model.model.language_model(**kwargs)
     logits = model.lm_head(out.last_hidden_state[:, -1:]).squeeze(1)
     return logits, (out.cache if TRANSFORMERS_V5 else out.past_key_values)
+
+
+def load_video_processor(folder):
+    """The checkpoint's own Hugging Face video processor, or None where torchvision is missing (it needs it)."""
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        return None
+    from transformers import AutoVideoProcessor
+
+    processor = AutoVideoProcessor.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    if getattr(processor, "cap_pixels_per_frame", False) is None:
+        processor.cap_pixels_per_frame = False  # 5.x: keep the uncapped whole-clip budget, without a warning
+    return processor
+
+
+def processor_pixels(processor, frames: Tensor, fps: float, indices) -> tuple[Tensor, tuple[int, int, int]]:
+    """Pixel rows and grid from the Hugging Face video processor, for frames already sampled.
+
+    ``fps`` and ``indices`` only fill the processor's metadata; they do not change the pixels.
+    """
+    from transformers.video_utils import VideoMetadata
+
+    metadata = VideoMetadata(total_num_frames=len(indices), fps=fps, frames_indices=list(indices))
+    out = processor(videos=[frames.numpy()], return_tensors="pt", do_sample_frames=False, video_metadata=[metadata])
+    return out["pixel_values_videos"], tuple(int(v) for v in out["video_grid_thw"][0])

@@ -1,7 +1,8 @@
 """Pixels for the Qwen vision towers, from the checkpoint's processor configuration, in plain torch.
 
-Matches transformers' video processors: bit-exact when no resize is needed, within 1/255 of
-each pixel otherwise (their resize runs on uint8 in torchvision, this one on float, rounded).
+Follows transformers' video processors step for step: the same frame size rule, bicubic
+antialiased resizing of the uint8 frames (the kernel torchvision itself calls on the CPU),
+the same fused rescale-and-normalise arithmetic and the same patch layout.
 """
 
 from __future__ import annotations
@@ -14,22 +15,25 @@ from torch import Tensor
 
 
 def resize_frames(frames: Tensor, height: int, width: int) -> Tensor:
-    """uint8 ``[N, H, W, 3]`` -> float ``[N, 3, height, width]`` holding whole numbers in 0..255."""
-    x = frames.permute(0, 3, 1, 2).float()
-    if (height, width) != tuple(x.shape[-2:]):
-        x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
-        x = x.clamp(0, 255).round()
-    return x
+    """uint8 ``[N, H, W, 3]`` -> uint8 ``[N, 3, height, width]``."""
+    x = frames.cpu().permute(0, 3, 1, 2)
+    if (height, width) == tuple(x.shape[-2:]):
+        return x
+    # uint8 in, uint8 out: on the CPU this is the kernel torchvision's resize calls, so the pixels match
+    return F.interpolate(x.contiguous(), size=(height, width), mode="bicubic", align_corners=False, antialias=True)
 
 
-def patchify(x: Tensor, mean, std, patch: int, merge: int, temporal: int) -> tuple[Tensor, tuple[int, int, int]]:
-    """Normalised ``[N, 3, H, W]`` 0..255 frames -> (``[t*h*w, 3*temporal*patch*patch]`` rows, grid (t, h, w)).
+def patchify(
+    x: Tensor, mean, std, patch: int, merge: int, temporal: int, rescale: float = 1 / 255
+) -> tuple[Tensor, tuple[int, int, int]]:
+    """uint8 ``[N, 3, H, W]`` frames -> (normalised ``[t*h*w, 3*temporal*patch*patch]`` rows, grid (t, h, w)).
 
     Pads the frame count to a multiple of ``temporal`` by repeating the last frame, as the models' processors do.
     """
-    mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    x = (x / 255.0 - mean) / std
+    # rescale and normalise fused into one step, in the processors' float32 arithmetic
+    mean = (torch.tensor(mean) * (1.0 / rescale)).view(1, 3, 1, 1)
+    std = (torch.tensor(std) * (1.0 / rescale)).view(1, 3, 1, 1)
+    x = (x.float() - mean) / std
     if pad := -x.shape[0] % temporal:
         x = torch.cat([x, x[-1:].expand(pad, -1, -1, -1)])
     frames, channels, height, width = x.shape

@@ -29,7 +29,8 @@ def pixel_values(clip: VideoClip, config: dict) -> tuple[Tensor, tuple[int, int,
         max_pixels=config.get("max_pixels") or size["longest_edge"],
     )
     x = resize_frames(clip.frames, height, width)
-    return patchify(x, config["image_mean"], config["image_std"], patch, merge, temporal)
+    rescale = config.get("rescale_factor", 1 / 255)
+    return patchify(x, config["image_mean"], config["image_std"], patch, merge, temporal, rescale)
 
 
 def group_timestamps(clip: VideoClip, temporal: int) -> tuple[float, ...]:

@@ -72,10 +72,13 @@ def _sync(device: torch.device) -> None:
 class VideoLLM:
     """A Hugging Face video LLM with the family module (``qwen3_vl``, ``qwen2_5_vl``) that knows its prompt."""
 
-    def __init__(self, model, tokenizer, processor_config: dict, model_type: str, family: ModuleType, path: str):
+    def __init__(
+        self, model, tokenizer, processor_config: dict, model_type: str, family: ModuleType, path: str, video_processor
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.processor_config = processor_config
+        self.video_processor = video_processor  # transformers' own, where torchvision is installed; else None
         self.model_type = model_type
         self.family = family
         self.path = path
@@ -85,17 +88,29 @@ class VideoLLM:
         return self.model.device
 
     @property
+    def pixel_source(self) -> str:
+        """Who turns frames into pixel rows: ``transformers`` (its video processor) or ``torch`` (ours, same result)."""
+        return "torch" if self.video_processor is None else "transformers"
+
+    def pixel_values(self, clip: VideoClip) -> tuple[Tensor, tuple[int, int, int]]:
+        """The vision tower's pixel rows ``[t*h*w, C*2*p*p]`` and grid (t, h, w) for ``clip``."""
+        if self.video_processor is None:
+            return self.family.pixel_values(clip, self.processor_config)
+        return _hf.processor_pixels(self.video_processor, clip.frames, clip.source_fps, clip.indices)
+
+    @property
     def hidden_size(self) -> int:
         return int(self.model.get_input_embeddings().weight.shape[1])
 
     def __repr__(self) -> str:
-        return f"VideoLLM({self.model_type}, {self.path}, {self.device}, {self.model.dtype})"
+        where = f"{self.path}, {self.device}, {self.model.dtype}"
+        return f"VideoLLM({self.model_type}, {where}, pixels by {self.pixel_source})"
 
     @torch.inference_mode()
     def encode(self, clip: VideoClip) -> TokenSet:
         """Run the vision tower once over all sampled frames: the clip's token set ``[T, P, D]``."""
         start = time.perf_counter()
-        pixels, grid = self.family.pixel_values(clip, self.processor_config)
+        pixels, grid = self.pixel_values(clip)
         vision = self.model.model.visual
         grid_thw = torch.tensor([grid], device=self.device)
         embeds, deepstack = _hf.video_features(self.model, pixels.to(self.device, vision.dtype), grid_thw)
