@@ -158,3 +158,14 @@ def test_a_token_set_from_another_model_is_refused(llm, token_set):
         llm.generate(replace(token_set, model_type=other), PROMPT, max_new_tokens=1)
     with pytest.raises(ValueError, match="width 8"):
         llm.generate(replace(token_set, features=token_set.features[..., :8]), PROMPT, max_new_tokens=1)
+
+
+def test_a_mask_from_select_tokens_drives_the_prefill(llm, token_set):
+    import vcast_core
+
+    budget = vcast_core.allocate_budget(token_set.features, 0.3, "uniform")
+    kept = vcast_core.select_tokens(token_set.features, budget, "norm")
+    pruned = token_set.with_kept(kept)
+    assert (llm.prefill(pruned, PROMPT).logits - oracle_logits(llm, pruned)).abs().max() <= 1e-4
+    with pytest.raises(ValueError, match="kept mask must be bool of shape"):
+        token_set.with_kept(kept[:, :-1])

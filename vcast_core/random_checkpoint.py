@@ -65,15 +65,38 @@ def write_tokenizer(folder: Path):
 
 
 def _token_ids(tokenizer) -> dict:
-    ids = {
-        name: tokenizer.convert_tokens_to_ids(token)
-        for name, token in zip(
-            ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"),
-            ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"),
-            strict=True,
-        )
-    }
-    return ids
+    names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+    tokens = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    return {name: tokenizer.convert_tokens_to_ids(token) for name, token in zip(names, tokens, strict=True)}
+
+
+def _text_config(tokenizer, size: dict) -> dict:
+    """The language-model settings both families share."""
+    return dict(
+        vocab_size=len(tokenizer),
+        hidden_size=size["hidden"],
+        intermediate_size=size["intermediate"],
+        num_hidden_layers=size["layers"],
+        num_attention_heads=size["heads"],
+        num_key_value_heads=size["kv_heads"],
+        max_position_embeddings=32768,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+    )
+
+
+def _vision_config(size: dict, patch: int) -> dict:
+    """The vision-tower settings both families share."""
+    return dict(
+        depth=size["vision_depth"],
+        hidden_size=size["vision_hidden"],
+        intermediate_size=2 * size["vision_hidden"],
+        num_heads=max(1, size["vision_hidden"] // 16),
+        out_hidden_size=size["hidden"],
+        patch_size=patch,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+    )
 
 
 def _qwen2_5_vl_config(tokenizer, size: dict):
@@ -82,28 +105,13 @@ def _qwen2_5_vl_config(tokenizer, size: dict):
     head_dim = size["hidden"] // size["heads"]
     sections = [head_dim // 8, 3 * head_dim // 16, head_dim // 2 - head_dim // 8 - 3 * head_dim // 16]  # 7B: 16/24/24
     text = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=size["hidden"],
-        intermediate_size=size["intermediate"],
-        num_hidden_layers=size["layers"],
-        num_attention_heads=size["heads"],
-        num_key_value_heads=size["kv_heads"],
-        max_position_embeddings=32768,
+        _text_config(tokenizer, size),
         rope_theta=1e6,
         rope_scaling={"type": "mrope", "mrope_section": sections},
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         bos_token_id=None,
     )
     vision = dict(
-        depth=size["vision_depth"],
-        hidden_size=size["vision_hidden"],
-        intermediate_size=2 * size["vision_hidden"],
-        num_heads=max(1, size["vision_hidden"] // 16),
-        out_hidden_size=size["hidden"],
-        patch_size=14,
-        spatial_merge_size=2,
-        temporal_patch_size=2,
+        _vision_config(size, patch=14),
         window_size=112,
         fullatt_block_indexes=[size["vision_depth"] - 1],
         tokens_per_second=2,
@@ -132,30 +140,11 @@ def _qwen3_vl_config(tokenizer, size: dict, moe: bool = False):
         rope_kwargs = dict(rope_parameters=dict(rope, rope_theta=5e6))
     else:
         rope_kwargs = dict(rope_scaling=rope, rope_theta=5e6)
-    text = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=size["hidden"],
-        intermediate_size=size["intermediate"],
-        num_hidden_layers=size["layers"],
-        num_attention_heads=size["heads"],
-        num_key_value_heads=size["kv_heads"],
-        head_dim=head_dim,
-        max_position_embeddings=32768,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-        **rope_kwargs,
-    )
+    text = dict(_text_config(tokenizer, size), head_dim=head_dim, **rope_kwargs)
     if moe:  # 30B-A3B shape in miniature: every layer sparse, 8 of 128 experts -> 2 of 4
         text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=size["intermediate"] // 2)
     vision = dict(
-        depth=size["vision_depth"],
-        hidden_size=size["vision_hidden"],
-        intermediate_size=2 * size["vision_hidden"],
-        num_heads=max(1, size["vision_hidden"] // 16),
-        out_hidden_size=size["hidden"],
-        patch_size=16,
-        spatial_merge_size=2,
-        temporal_patch_size=2,
+        _vision_config(size, patch=16),
         num_position_embeddings=256,
         deepstack_visual_indexes=list(range(min(3, size["vision_depth"]))),
     )

@@ -45,14 +45,14 @@ class TokenSet:
             return torch.ones(self.features.shape[:2], dtype=torch.bool, device=self.features.device)
         return self.kept
 
-    def with_kept(self, kept: Tensor, policy: dict) -> TokenSet:
-        """A copy that keeps ``kept`` (bool ``[T, P]``); the features are shared, never modified."""
+    def with_kept(self, kept: Tensor, policy: dict | None = None) -> TokenSet:
+        """A copy that keeps ``kept`` (bool ``[T, P]``, e.g. from ``select_tokens``); the features are shared."""
         if kept.dtype != torch.bool or tuple(kept.shape) != tuple(self.features.shape[:2]):
             raise ValueError(
                 f"kept mask must be bool of shape {tuple(self.features.shape[:2])} (frames, tokens per frame), "
                 f"got {kept.dtype} {tuple(kept.shape)}; was it made for another token set?"
             )
-        return replace(self, kept=kept.to(self.features.device), policy=dict(policy))
+        return replace(self, kept=kept.to(self.features.device), policy=dict(policy or {}))
 
 
 def prune(
