@@ -79,12 +79,14 @@ def test_bad_options(checkpoint, option, message):
 
 def test_command_line_end_to_end(checkpoint, tmp_path):
     video = write_square_video(tmp_path / "clip.mp4", frames=30, width=128, height=96)
-    argv = [sys.executable, "-m", "vcast_core", "run", str(video), "--model", str(checkpoint), "--num-frames", "8"]
+    argv = [sys.executable, "-m", "vcast_core", "run", str(video), "--model", str(checkpoint), "--frames", "8"]
     result = subprocess.run([*argv, "--max-new-tokens", "4", "--json"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["video_tokens_kept"] == round(0.25 * report["video_tokens_total"])
-    assert report["new_tokens"] <= 4 and len(report["kept_per_frame"]) == 4
+    stats = report["stats"]
+    assert stats["video_tokens_kept"] == round(0.25 * stats["video_tokens_total"]) == sum(report["kept_per_frame"])
+    assert stats["new_tokens"] == len(report["token_ids"]) <= 4 and len(report["kept_per_frame"]) == 4
+    assert isinstance(report["text"], str)
     text = subprocess.run(argv + ["--ratio", "0.5"], cwd=ROOT, capture_output=True, text=True)
     assert text.returncode == 0 and "video tokens kept:" in text.stdout
     failed = subprocess.run(argv + ["--ratio", "2"], cwd=ROOT, capture_output=True, text=True)

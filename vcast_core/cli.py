@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--system", help="a system prompt")
     sampling = run.add_mutually_exclusive_group()
     sampling.add_argument("--fps", type=float, help="frames sampled per second (default 2)")
-    sampling.add_argument("--num-frames", type=int, help="sample this many frames evenly instead")
+    sampling.add_argument("--frames", type=int, help="sample this many frames evenly instead")
     run.add_argument("--max-frames", type=int, default=64, help="at most this many frames (default 64)")
     run.add_argument("--start", type=float, default=0.0, help="start time in seconds")
     run.add_argument("--end", type=float, help="end time in seconds")
@@ -153,11 +153,11 @@ def run_video(args: argparse.Namespace) -> None:
 
     check_ratio(args.ratio)  # before the slow steps
 
-    fps = args.fps if args.fps is not None or args.num_frames is not None else 2.0
+    fps = args.fps if args.fps is not None or args.frames is not None else 2.0
     clip = load_video(
         args.video,
-        fps=fps if args.num_frames is None else None,
-        num_frames=args.num_frames,
+        fps=fps if args.frames is None else None,
+        num_frames=args.frames,
         max_frames=args.max_frames,
         start=args.start,
         end=args.end,
@@ -176,7 +176,9 @@ def run_video(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     if args.json:
-        print(json.dumps(dict(answer=result.text, video=clip.describe(), **result.stats)))
+        stats = {name: value for name, value in result.stats.items() if name != "kept_per_frame"}
+        report = dict(text=result.text, token_ids=result.token_ids, stats=stats)
+        print(json.dumps(dict(report, kept_per_frame=result.stats["kept_per_frame"], video=clip.describe())))
         return
     stats = result.stats
     print(result.text)
