@@ -24,14 +24,15 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 5
 
 
-def write_square_video(path, frames=50, width=96, height=64, fps=25):
+def write_square_video(path, frames=50, width=96, height=64, fps=25, keyframe_every=250):
     """An H.264 clip: a bright square moving right by one pixel a frame over a dark gradient."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = keyframe_every
         for index in range(frames):
             frame = np.tile(np.linspace(0, 80, width, dtype=np.uint8)[None, :, None], (height, 1, 3))
-            frame[20:40, index : index + 20] = 230
+            frame[20:40, index % width : index % width + 20] = 230
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import write_square_video
 
 from vcast_core.video import VideoError, decord_available, load_video, sample_indices
 
@@ -46,6 +47,19 @@ def test_decord_and_pyav_give_the_same_clip(clip_path, sampling):
     by_pyav = load_video(clip_path, backend="pyav", **sampling)
     assert by_decord.indices == by_pyav.indices
     assert by_decord.timestamps == by_pyav.timestamps
+    assert torch.equal(by_decord.frames, by_pyav.frames)
+
+
+@pytest.mark.skipif(not decord_available(), reason="decord is not installed on this platform")
+@pytest.mark.parametrize(
+    "sampling", [dict(fps=1.0), dict(fps=3.0, start=2.1, end=7.3), dict(num_frames=5), dict(fps=25.0, max_frames=40)]
+)
+def test_seeking_between_keyframes_gives_the_same_clip(tmp_path_factory, sampling):
+    # 10 s with a keyframe every 10 frames: PyAV seeks to most samples instead of decoding through.
+    path = write_square_video(tmp_path_factory.mktemp("gop") / "long.mp4", frames=250, keyframe_every=10)
+    by_decord = load_video(path, backend="decord", **sampling)
+    by_pyav = load_video(path, backend="pyav", **sampling)
+    assert by_decord.indices == by_pyav.indices and by_decord.timestamps == by_pyav.timestamps
     assert torch.equal(by_decord.frames, by_pyav.frames)
 
 

@@ -172,19 +172,36 @@ def _decode_pyav(path: Path, sampling: dict):
             raise VideoError(f"{path} does not state its frame rate")
         source_frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         indices = sample_indices(source_frames, source_fps, **sampling)
-        container.seek(0)
-        wanted, last = set(indices), indices[-1]
-        frames, timestamps = {}, {}
         try:
-            for index, frame in enumerate(container.decode(stream)):
-                if index in wanted:  # converting to RGB is the costly part: only the sampled frames
-                    frames[index] = frame.to_ndarray(format="rgb24")
-                    timestamps[index] = round(float(frame.time), 6)
-                if index >= last:
-                    break
+            frames, timestamps = _pyav_sampled_frames(container, stream, indices, source_fps)
         except av.error.FFmpegError as err:
             raise VideoError(f"{path} could not be decoded: {err}") from None
     missing = [i for i in indices if i not in frames]
     if missing:
         raise VideoError(f"{path} ended before frame {missing[0]}; it may be truncated")
     return np.stack([frames[i] for i in indices]), indices, [timestamps[i] for i in indices], source_fps, source_frames
+
+
+def _pyav_sampled_frames(container, stream, indices: list[int], source_fps: float) -> tuple[dict, dict]:
+    """RGB frames and timestamps at ``indices`` (ascending), by frame index counted from the stream start.
+
+    A sampled frame more than about a second past the last decoded one is reached by seeking
+    to the keyframe before it, so the frames between samples are not decoded; nearer ones are
+    decoded through. Only sampled frames are converted to RGB.
+    """
+    start = stream.start_time or 0
+    seek_gap = max(8, round(source_fps))
+    frames, timestamps = {}, {}
+    decoded, position = None, -1
+    for target in indices:
+        if decoded is None or target - position > seek_gap:
+            container.seek(start + int(target / source_fps / stream.time_base), backward=True, stream=stream)
+            decoded = container.decode(stream)
+        for frame in decoded:
+            position = round(float((frame.pts - start) * stream.time_base) * source_fps)
+            if position >= target:
+                break
+        if position == target:
+            frames[target] = frame.to_ndarray(format="rgb24")
+            timestamps[target] = round(float(frame.time), 6)
+    return frames, timestamps
