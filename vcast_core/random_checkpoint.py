@@ -82,6 +82,9 @@ def _text_config(tokenizer, size: dict) -> dict:
         max_position_embeddings=32768,
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        # wider than the usual 0.02, so that random logits spread over several units as a trained
+        # model's do and a wrong position or a dropped DeepStack level shows in them
+        initializer_range=0.1,
     )
 
 
@@ -96,6 +99,7 @@ def _vision_config(size: dict, patch: int) -> dict:
         patch_size=patch,
         spatial_merge_size=2,
         temporal_patch_size=2,
+        initializer_range=0.1,
     )
 
 
