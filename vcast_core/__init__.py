@@ -16,6 +16,7 @@ from .allocation import ALLOCATION_METHODS, ROUNDINGS, allocate_budget, total_bu
 from .curvature import frame_curvature
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS, select_tokens
+from .token_files import TokenFileError, load_token_set, save_token_set
 from .tokens import TokenSet, prune
 from .video import VideoClip, VideoError, load_video
 
@@ -37,14 +38,17 @@ __all__ = [
     "ALLOCATION_METHODS",
     "ROUNDINGS",
     "SELECTION_METHODS",
+    "TokenFileError",
     "TokenSet",
     "VideoClip",
     "VideoError",
     "allocate_budget",
     "frame_curvature",
+    "load_token_set",
     "load_video",
     "prune",
     "prune_tokens",
+    "save_token_set",
     "select_tokens",
     "total_budget",
     *_MODEL_NAMES,
