@@ -17,7 +17,7 @@ from .curvature import frame_curvature
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS, select_tokens
 from .token_files import TokenFileError, load_token_set, save_token_set
-from .tokens import TokenSet, prune
+from .tokens import Budget, TokenSet, allocate, apply_budget, prune
 from .video import VideoClip, VideoError, load_video
 
 __version__ = "0.1.0"
@@ -36,13 +36,16 @@ def __getattr__(name: str):
 
 __all__ = [
     "ALLOCATION_METHODS",
+    "Budget",
     "ROUNDINGS",
     "SELECTION_METHODS",
     "TokenFileError",
     "TokenSet",
     "VideoClip",
     "VideoError",
+    "allocate",
     "allocate_budget",
+    "apply_budget",
     "frame_curvature",
     "load_token_set",
     "load_video",

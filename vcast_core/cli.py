@@ -180,17 +180,8 @@ def run_video(args: argparse.Namespace) -> None:
         report = dict(text=result.text, token_ids=result.token_ids, stats=stats)
         print(json.dumps(dict(report, kept_per_frame=result.stats["kept_per_frame"], video=clip.describe())))
         return
-    stats = result.stats
     print(result.text)
-    print(
-        f"\n{clip.describe()}\n{llm!r}\n"
-        f"video tokens kept: {stats['video_tokens_kept']} of {stats['video_tokens_total']} "
-        f"({args.allocator} + {args.selector}, ratio {args.ratio})\n"
-        f"encode {stats['encode_ms']:.0f} ms, policy {stats['policy_ms']:.1f} ms, "
-        f"prefill {stats['prefill_ms']:.0f} ms, "
-        f"decode {stats['decode_ms']:.0f} ms ({stats['tokens_per_second']:.1f} tokens/s), "
-        f"peak memory {stats['peak_memory_mb']:.0f} MB"
-    )
+    print(f"\n{clip.describe()}\n{llm!r}\n{args.allocator} + {args.selector}, ratio {args.ratio}\n{result.summary()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

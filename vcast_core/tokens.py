@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
 
+from .allocation import allocate_budget
+from .curvature import frame_curvature
 from .policy import prune_tokens
+from .selection import select_tokens
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,12 @@ class TokenSet:
     @property
     def tokens_per_frame(self) -> int:
         return int(self.features.shape[1])
+
+    @property
+    def token_grid(self) -> tuple[int, int]:
+        """(rows, columns) of merged tokens in a frame: the vision grid divided by the merge size."""
+        merge = math.isqrt(self.grid[1] * self.grid[2] // self.tokens_per_frame)
+        return self.grid[1] // merge, self.grid[2] // merge
 
     @property
     def kept_mask(self) -> Tensor:
@@ -83,5 +93,47 @@ def prune(
         allocation_options=dict(allocation_options or {}),
         selection_options=dict(selection_options or {}),
         ms=(time.perf_counter() - start) * 1e3,
+    )
+    return token_set.with_kept(kept, policy)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Tokens to keep per frame of one token set, and how they were allocated."""
+
+    per_frame: Tensor  # int64 [T]
+    tokens_per_frame: int  # P of the token set it was made for
+    ratio: float
+    method: str
+    options: dict
+    curvature: Tensor  # float [T], for previews
+    ms: float
+
+
+def allocate(token_set: TokenSet, ratio: float, method: str = "curvature", **options) -> Budget:
+    """:func:`~vcast_core.allocate_budget` on a token set's features, timed."""
+    start = time.perf_counter()
+    per_frame = allocate_budget(token_set.features, ratio, method, **options)
+    ms = (time.perf_counter() - start) * 1e3
+    curvature = frame_curvature(token_set.features)
+    return Budget(per_frame.cpu(), token_set.tokens_per_frame, ratio, method, dict(options), curvature.cpu(), ms)
+
+
+def apply_budget(token_set: TokenSet, budget: Budget, method: str = "dual_anchor", **options) -> TokenSet:
+    """:func:`~vcast_core.select_tokens` with a :class:`Budget`; refuses one made for another token set."""
+    if budget.per_frame.shape[0] != token_set.frames or budget.tokens_per_frame != token_set.tokens_per_frame:
+        raise ValueError(
+            f"this budget is for {budget.per_frame.shape[0]} frames of {budget.tokens_per_frame} tokens, the token "
+            f"set has {token_set.frames} of {token_set.tokens_per_frame}; allocate it from this token set"
+        )
+    start = time.perf_counter()
+    kept = select_tokens(token_set.features, budget.per_frame, method, **options)
+    policy = dict(
+        ratio=budget.ratio,
+        allocator=budget.method,
+        selector=method,
+        allocation_options=budget.options,
+        selection_options=dict(options),
+        ms=budget.ms + (time.perf_counter() - start) * 1e3,
     )
     return token_set.with_kept(kept, policy)

@@ -93,6 +93,18 @@ def sample_indices(
     return indices
 
 
+def _shrink(frames: torch.Tensor, max_pixels: int | None) -> torch.Tensor:
+    """uint8 ``[N, H, W, 3]`` frames scaled down to at most ``max_pixels`` each (bicubic, antialiased)."""
+    height, width = frames.shape[1:3]
+    if not max_pixels or height * width <= max_pixels:
+        return frames
+    scale = math.sqrt(max_pixels / (height * width))
+    size = (max(1, math.floor(height * scale)), max(1, math.floor(width * scale)))
+    x = frames.permute(0, 3, 1, 2).contiguous()
+    x = torch.nn.functional.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
 def decord_available() -> bool:
     try:
         import decord  # noqa: F401
@@ -110,11 +122,13 @@ def load_video(
     start: float = 0.0,
     end: float | None = None,
     backend: str = "auto",
+    max_pixels: int | None = None,
 ) -> VideoClip:
     """Decode the sampled frames of the video at ``path`` (see :func:`sample_indices` for the sampling).
 
     ``backend`` is ``decord``, ``pyav`` or ``auto`` (decord where it is installed, PyAV otherwise);
-    both give the same frames, indices and timestamps.
+    both give the same frames, indices and timestamps. ``max_pixels`` shrinks larger frames,
+    keeping their aspect ratio.
     """
     if backend not in BACKENDS:
         raise VideoError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -129,7 +143,7 @@ def load_video(
     sampling = dict(fps=fps, num_frames=num_frames, max_frames=max_frames, start=start, end=end)
     frames, indices, timestamps, source_fps, source_frames = decode(path, sampling)
     return VideoClip(
-        frames=torch.from_numpy(frames),
+        frames=_shrink(torch.from_numpy(frames), max_pixels),
         indices=tuple(indices),
         timestamps=tuple(timestamps),
         source_fps=source_fps,

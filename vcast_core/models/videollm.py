@@ -51,6 +51,17 @@ class Generation:
     stats: dict
     stopped: bool  # True when should_stop ended decoding early
 
+    def summary(self) -> str:
+        """The stats in three lines: tokens kept, times, peak memory."""
+        stats = self.stats
+        return (
+            f"video tokens kept: {stats['video_tokens_kept']} of {stats['video_tokens_total']}\n"
+            f"encode {stats['encode_ms']:.0f} ms, policy {stats['policy_ms']:.1f} ms, "
+            f"prefill {stats['prefill_ms']:.0f} ms, decode {stats['decode_ms']:.0f} ms "
+            f"({stats['tokens_per_second']:.1f} tokens/s)\n"
+            f"peak memory {stats['peak_memory_mb']:.0f} MB"
+        )
+
 
 def _peak_memory_reset(device: torch.device) -> None:
     if device.type == "cuda":

@@ -1,0 +1,142 @@
+"""Load VideoLLM, Encode Vision Tokens and VideoLLM Prefill+Generate."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import comfy.model_management
+import comfy.utils
+import folder_paths
+from comfy_api.latest import io, ui
+
+from .sockets import CATEGORY, Clip, Tokens, VideoLLM, tokens_input
+
+MODEL_FOLDER = "LLM"
+
+
+def register_model_folder() -> None:
+    """``models/LLM`` as a ComfyUI model folder (extra_model_paths.yaml may add more)."""
+    folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+
+
+def model_folders() -> dict[str, Path]:
+    """Checkpoint folders (with a config.json) under every registered LLM folder, by name relative to it."""
+    found = {}
+    for root in folder_paths.get_folder_paths(MODEL_FOLDER):
+        root = Path(root)
+        if root.is_dir():
+            for config in sorted(root.rglob("config.json")):
+                found.setdefault(config.parent.relative_to(root).as_posix(), config.parent)
+    return found
+
+
+class LoadVideoLLM(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VCast_LoadVideoLLM",
+            display_name="Load VideoLLM",
+            category=f"{CATEGORY}/model",
+            description="Load a Qwen3-VL or Qwen2.5-VL checkpoint folder from models/LLM: offline, safetensors only.",
+            inputs=[
+                io.Combo.Input(
+                    "model", options=sorted(model_folders()), tooltip="A checkpoint folder under models/LLM."
+                ),
+                io.Combo.Input(
+                    "dtype",
+                    options=["auto", "bfloat16", "float16", "float32"],
+                    default="auto",
+                    tooltip="auto: bfloat16 on CUDA, float32 on the CPU.",
+                ),
+                io.Combo.Input(
+                    "device", options=["auto", "cuda", "cpu"], default="auto", tooltip="auto: CUDA when present."
+                ),
+                io.Combo.Input(
+                    "attention",
+                    options=["sdpa", "eager", "flash_attention_2"],
+                    default="sdpa",
+                    tooltip="Attention implementation.",
+                ),
+            ],
+            outputs=[VideoLLM.Output(display_name="model")],
+        )
+
+    @classmethod
+    def execute(cls, model, dtype, device, attention) -> io.NodeOutput:
+        from ..vcast_core.models import load_videollm
+
+        folders = model_folders()
+        if model not in folders:
+            raise ValueError(f"no checkpoint folder {model!r} under {folder_paths.get_folder_paths(MODEL_FOLDER)}")
+        return io.NodeOutput(load_videollm(folders[model], device=device, dtype=dtype, attention=attention))
+
+
+class EncodeVisionTokens(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VCast_EncodeVisionTokens",
+            display_name="Encode Vision Tokens",
+            category=f"{CATEGORY}/model",
+            description="Run the model's vision tower once over all sampled frames: a token set [T, P, D].",
+            inputs=[
+                VideoLLM.Input("model", tooltip="From Load VideoLLM."),
+                Clip.Input("clip", tooltip="From Load Video."),
+            ],
+            outputs=[Tokens.Output(display_name="tokens")],
+        )
+
+    @classmethod
+    def execute(cls, model, clip) -> io.NodeOutput:
+        progress = comfy.utils.ProgressBar(2)
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        progress.update(1)
+        token_set = model.encode(clip)
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        progress.update(1)
+        return io.NodeOutput(token_set)
+
+
+class PrefillGenerate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VCast_PrefillGenerate",
+            display_name="VideoLLM Prefill+Generate",
+            category=f"{CATEGORY}/model",
+            description="Prefill the kept video tokens at their original positions with the prompt, then generate.",
+            inputs=[
+                VideoLLM.Input("model", tooltip="From Load VideoLLM."),
+                tokens_input(),
+                io.String.Input("prompt", default="Describe this video.", multiline=True, tooltip="The question."),
+                io.String.Input(
+                    "system", default="", multiline=True, tooltip="A system prompt (empty: the model's default)."
+                ),
+                io.Int.Input("max_new_tokens", default=128, min=1, max=8192, tooltip="At most this many new tokens."),
+                io.Float.Input("temperature", default=0.0, min=0.0, max=4.0, step=0.05, tooltip="0 decodes greedily."),
+                io.Float.Input("top_p", default=1.0, min=0.01, max=1.0, step=0.01, tooltip="Nucleus sampling share."),
+                io.Int.Input("seed", default=0, min=0, max=2**31 - 1, tooltip="Seed for sampling."),
+            ],
+            outputs=[io.String.Output(display_name="answer")],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, model, tokens, prompt, system, max_new_tokens, temperature, top_p, seed) -> io.NodeOutput:
+        result = model.generate(
+            tokens,
+            prompt,
+            system=system or None,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            should_stop=comfy.model_management.processing_interrupted,
+        )
+        if result.stopped:
+            comfy.model_management.throw_exception_if_processing_interrupted()
+        return io.NodeOutput(result.text, ui=ui.PreviewText(f"{result.text}\n\n{result.summary()}"))
+
+
+NODES = [LoadVideoLLM, EncodeVisionTokens, PrefillGenerate]

@@ -1,0 +1,1 @@
+"""Stand-in package: see tests/comfy_stand_in/README.md."""

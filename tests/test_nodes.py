@@ -1,0 +1,224 @@
+"""The node pack run through a stand-in for ComfyUI (tests/comfy_stand_in), as ComfyUI imports it."""
+
+import asyncio
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import write_square_video
+
+from vcast_core.random_checkpoint import write_random_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+STAND_IN = Path(__file__).resolve().parent / "comfy_stand_in"
+
+
+@pytest.fixture(scope="module")
+def pack():
+    """The repository imported as ComfyUI imports a custom-node folder, with the stand-in as ComfyUI."""
+    sys.path.insert(0, str(STAND_IN))
+    spec = importlib.util.spec_from_file_location(
+        "vcast_pack", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["vcast_pack"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.path.remove(str(STAND_IN))
+    for name in [
+        name for name in sys.modules if name.split(".")[0] in ("vcast_pack", "comfy_api", "comfy", "folder_paths")
+    ]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def comfy_home(pack, tmp_path_factory):
+    import folder_paths
+
+    home = tmp_path_factory.mktemp("comfyui")
+    folder_paths.use_base(str(home))
+    write_square_video(home / "input" / "clip.mp4", frames=40, width=224, height=160)
+    write_random_checkpoint(home / "models" / "LLM" / "tiny-qwen3", "qwen3_vl")
+    nodes = asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list())
+    return home, {node.define_schema().node_id: node for node in nodes}
+
+
+def test_every_node_is_prefixed_categorised_and_explained(comfy_home):
+    _, nodes = comfy_home
+    assert set(nodes) == {
+        f"VCast_{name}"
+        for name in (
+            "LoadVideo",
+            "LoadVideoLLM",
+            "EncodeVisionTokens",
+            "PrefillGenerate",
+            "CurvatureAllocator",
+            "UniformAllocator",
+            "VidCom2Allocator",
+            "SegmentAllocator",
+            "DualAnchorSelector",
+            "RandomSelector",
+            "DivPruneSelector",
+            "NormSelector",
+            "KeepAllSelector",
+            "SaveTokenSet",
+            "LoadTokenSet",
+            "TokenSetInfo",
+        )
+    }
+    for node_id, node in nodes.items():
+        schema = node.define_schema()
+        assert node_id.startswith("VCast_") and schema.category.startswith("V-CAST/") and schema.description
+        for item in schema.inputs:
+            assert item.tooltip, f"{node_id}.{item.id} has no tooltip"
+        assert len({item.id for item in schema.inputs}) == len(schema.inputs)
+
+
+def run(nodes, node_id, **inputs):
+    return nodes[node_id].execute(**inputs)
+
+
+@pytest.fixture(scope="module")
+def pipeline(comfy_home):
+    _, nodes = comfy_home
+    loaded = run(
+        nodes,
+        "VCast_LoadVideo",
+        video="clip.mp4",
+        backend="pyav",
+        fps=2.0,
+        frames=8,
+        max_frames=64,
+        start=0.0,
+        end=0.0,
+        max_pixels=0,
+    )
+    clip, images, info = loaded.values
+    model = run(
+        nodes, "VCast_LoadVideoLLM", model="tiny-qwen3", dtype="float32", device="cpu", attention="sdpa"
+    ).values[0]
+    tokens = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip).values[0]
+    return dict(clip=clip, images=images, info=info, model=model, tokens=tokens)
+
+
+def test_load_video_outputs(pipeline):
+    assert pipeline["images"].shape == (8, 160, 224, 3) and pipeline["images"].max() <= 1
+    assert "40 frames" in pipeline["info"] and "sampled 8 frames" in pipeline["info"]
+
+
+def test_the_whole_graph_answers_and_previews(comfy_home, pipeline):
+    _, nodes = comfy_home
+    tokens, clip, model = pipeline["tokens"], pipeline["clip"], pipeline["model"]
+    features_before = tokens.features.clone()
+    allocated = run(
+        nodes,
+        "VCast_CurvatureAllocator",
+        tokens=tokens,
+        ratio=0.25,
+        tau=0.7,
+        rounding="largest_remainder",
+        min_per_frame=1,
+    )
+    budget = allocated.values[0]
+    assert int(budget.per_frame.sum()) == round(0.25 * tokens.frames * tokens.tokens_per_frame)
+    assert allocated.ui.value.shape[0] == 1 and allocated.ui.value.shape[-1] == 3  # the budget chart
+    selected = run(nodes, "VCast_DualAnchorSelector", tokens=tokens, budget=budget, clip=clip)
+    pruned = selected.values[0]
+    assert pruned.kept_mask.sum(dim=1).tolist() == budget.per_frame.tolist()
+    assert selected.ui.value.shape == (8, 160, 224, 3)  # kept patches over the sampled frames
+    assert torch.equal(tokens.features, features_before) and tokens.kept is None  # inputs untouched
+    answered = run(
+        nodes,
+        "VCast_PrefillGenerate",
+        model=model,
+        tokens=pruned,
+        prompt="What happens?",
+        system="",
+        max_new_tokens=5,
+        temperature=0.0,
+        top_p=1.0,
+        seed=0,
+    )
+    answer = answered.values[0]
+    assert isinstance(answer, str) and answer in answered.ui.value and "video tokens kept" in answered.ui.value
+    info = run(nodes, "VCast_TokenSetInfo", tokens=pruned).values[0]
+    assert f"kept {int(pruned.kept_mask.sum())} of {tokens.frames * tokens.tokens_per_frame}" in info
+
+
+@pytest.mark.parametrize(
+    ("node_id", "options"),
+    [
+        ("VCast_UniformAllocator", {}),
+        ("VCast_VidCom2Allocator", {"temperature": 0.01}),
+        ("VCast_SegmentAllocator", {"threshold": 0.84, "min_segments": 2}),
+    ],
+)
+def test_peer_allocators_and_selectors_swap_in(comfy_home, pipeline, node_id, options):
+    _, nodes = comfy_home
+    tokens = pipeline["tokens"]
+    budget = run(nodes, node_id, tokens=tokens, ratio=0.5, min_per_frame=1, **options).values[0]
+    for selector, extra in (
+        ("VCast_RandomSelector", {"seed": 3}),
+        ("VCast_DivPruneSelector", {}),
+        ("VCast_NormSelector", {}),
+    ):
+        pruned = run(nodes, selector, tokens=tokens, budget=budget, **extra).values[0]
+        assert pruned.kept_mask.sum(dim=1).tolist() == budget.per_frame.tolist()
+    assert run(nodes, "VCast_KeepAllSelector", tokens=tokens).values[0].kept_mask.all()
+
+
+def test_a_budget_from_another_token_set_is_refused(comfy_home, pipeline):
+    _, nodes = comfy_home
+    tokens = pipeline["tokens"]
+    budget = run(nodes, "VCast_UniformAllocator", tokens=tokens, ratio=0.5, min_per_frame=1).values[0]
+    other = tokens.with_kept(tokens.kept_mask)
+    shorter = type(tokens)(**{**other.__dict__, "features": tokens.features[:2], "timestamps": tokens.timestamps[:2]})
+    with pytest.raises(ValueError, match="allocate it from this token set"):
+        run(nodes, "VCast_DualAnchorSelector", tokens=shorter, budget=budget)
+
+
+def test_save_and_load_token_set(comfy_home, pipeline):
+    home, nodes = comfy_home
+    tokens = pipeline["tokens"]
+    pruned = run(
+        nodes,
+        "VCast_NormSelector",
+        tokens=tokens,
+        budget=run(nodes, "VCast_UniformAllocator", tokens=tokens, ratio=0.5, min_per_frame=1).values[0],
+    ).values[0]
+    first = Path(run(nodes, "VCast_SaveTokenSet", tokens=pruned, filename_prefix="vcast/tokens").values[0])
+    second = Path(run(nodes, "VCast_SaveTokenSet", tokens=pruned, filename_prefix="vcast/tokens").values[0])
+    assert first != second and first.parent == second.parent == home / "output" / "vcast"
+    name = f"output/vcast/{first.name}"
+    assert name in nodes["VCast_LoadTokenSet"].define_schema().inputs[0].options["options"]
+    loaded = run(nodes, "VCast_LoadTokenSet", file=name).values[0]
+    assert torch.equal(loaded.kept, pruned.kept) and torch.equal(loaded.features, pruned.features)
+
+
+def test_save_paths_stay_in_the_output_folder(comfy_home, pipeline, tmp_path):
+    home, nodes = comfy_home
+    (home / "output" / "escape").symlink_to(tmp_path, target_is_directory=True)
+    for prefix, message in (("../x", "without '..'"), (str(tmp_path / "x"), "relative name"), ("escape/x", "outside")):
+        with pytest.raises(ValueError, match=message):
+            run(nodes, "VCast_SaveTokenSet", tokens=pipeline["tokens"], filename_prefix=prefix)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="outside the input folder|leads outside"):
+        run(nodes, "VCast_LoadTokenSet", file="input/../../secret.safetensors")
+
+
+def test_video_paths_stay_in_comfyuis_folders(comfy_home, tmp_path):
+    _, nodes = comfy_home
+    outside = write_square_video(tmp_path / "elsewhere.mp4", frames=4)
+    message = nodes["VCast_LoadVideo"].validate_inputs(path=str(outside))
+    assert isinstance(message, str) and "outside ComfyUI's input, output and temp folders" in message
+
+
+def test_encoding_stops_when_comfyui_interrupts(comfy_home, pipeline):
+    import comfy.model_management
+
+    _, nodes = comfy_home
+    comfy.model_management.interrupted = True
+    with pytest.raises(comfy.model_management.InterruptProcessingException):
+        run(nodes, "VCast_EncodeVisionTokens", model=pipeline["model"], clip=pipeline["clip"])
