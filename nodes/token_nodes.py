@@ -51,6 +51,15 @@ def token_file_path(name: str) -> Path:
     return path
 
 
+def inside_folders(path: str) -> Path:
+    """``path`` resolved, if it lies inside ComfyUI's input or output folder; else ValueError."""
+    resolved = Path(path).resolve()
+    roots = [Path(folder_paths.get_input_directory()).resolve(), Path(folder_paths.get_output_directory()).resolve()]
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ValueError(f"{path} is outside ComfyUI's input and output folders")
+    return resolved
+
+
 class SaveTokenSet(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -85,18 +94,30 @@ class LoadTokenSet(io.ComfyNode):
             display_name="Load Token Set",
             category=TOKENS,
             description="Read a token set saved by Save Token Set (from the input or output folder).",
-            inputs=[io.Combo.Input("file", options=token_files(), tooltip="A saved token set.")],
+            inputs=[
+                io.Combo.Input("file", options=token_files(), tooltip="A saved token set."),
+                io.String.Input(
+                    "path",
+                    optional=True,
+                    force_input=True,
+                    tooltip="Instead of the list: a token-set file path, e.g. the path output of Save Token Set.",
+                ),
+            ],
             outputs=[Tokens.Output(display_name="tokens")],
         )
 
     @classmethod
-    def execute(cls, file) -> io.NodeOutput:
-        return io.NodeOutput(load_token_set(token_file_path(file)))
+    def source(cls, file: str, path: str | None) -> Path:
+        return inside_folders(path) if path else token_file_path(file)
 
     @classmethod
-    def fingerprint_inputs(cls, file):
+    def execute(cls, file, path=None) -> io.NodeOutput:
+        return io.NodeOutput(load_token_set(cls.source(file, path)))
+
+    @classmethod
+    def fingerprint_inputs(cls, file, path=None):
         try:
-            return os.path.getmtime(token_file_path(file))
+            return os.path.getmtime(cls.source(file, path))
         except (OSError, ValueError):
             return float("nan")
 

@@ -42,13 +42,6 @@ class LoadVideo(io.ComfyNode):
                     upload=io.UploadType.video,
                     tooltip="A video in ComfyUI's input folder (upload one here).",
                 ),
-                io.String.Input(
-                    "path",
-                    default="",
-                    optional=True,
-                    tooltip="Instead of the list: a video file inside ComfyUI's input, output or temp folder.",
-                ),
-                io.Video.Input("video_input", optional=True, tooltip="Instead of the list: a core VIDEO input."),
                 io.Combo.Input(
                     "backend",
                     options=list(BACKENDS),
@@ -85,6 +78,13 @@ class LoadVideo(io.ComfyNode):
                     max=2**26,
                     tooltip="Shrink frames larger than this many pixels (0: keep the size).",
                 ),
+                io.String.Input(
+                    "path",
+                    default="",
+                    optional=True,
+                    tooltip="Instead of the list: a video file inside ComfyUI's input, output or temp folder.",
+                ),
+                io.Video.Input("video_input", optional=True, tooltip="Instead of the list: a core VIDEO input."),
             ],
             outputs=[
                 Clip.Output(display_name="clip"),
