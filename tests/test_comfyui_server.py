@@ -99,6 +99,8 @@ def test_pack_loads_and_lists_every_node(server):
         line for line in (home / "comfyui.log").read_text().splitlines() if "vcast" in line
     )
     assert info["VCast_LoadVideoLLM"]["input"]["required"]["model"][1]["options"] == ["tiny-qwen3"]
+    templates = get(f"{base}/api/workflow_templates")
+    assert sorted(templates["comfyui-vcast"]) == sorted(path.stem for path in WORKFLOWS)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
