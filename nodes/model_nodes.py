@@ -24,10 +24,9 @@ def model_folders() -> dict[str, Path]:
     """Checkpoint folders (with a config.json) under every registered LLM folder, by name relative to it."""
     found = {}
     for root in folder_paths.get_folder_paths(MODEL_FOLDER):
-        root = Path(root)
-        if root.is_dir():
-            for config in sorted(root.rglob("config.json")):
-                found.setdefault(config.parent.relative_to(root).as_posix(), config.parent)
+        for folder, _, files in sorted(os.walk(root, followlinks=True)):  # checkpoints are often linked in
+            if "config.json" in files:
+                found.setdefault(Path(folder).relative_to(root).as_posix(), Path(folder))
     return found
 
 
@@ -116,7 +115,9 @@ class PrefillGenerate(io.ComfyNode):
                 io.Int.Input("max_new_tokens", default=128, min=1, max=8192, tooltip="At most this many new tokens."),
                 io.Float.Input("temperature", default=0.0, min=0.0, max=4.0, step=0.05, tooltip="0 decodes greedily."),
                 io.Float.Input("top_p", default=1.0, min=0.01, max=1.0, step=0.01, tooltip="Nucleus sampling share."),
-                io.Int.Input("seed", default=0, min=0, max=2**31 - 1, tooltip="Seed for sampling."),
+                io.Int.Input(
+                    "seed", default=0, min=0, max=2**31 - 1, control_after_generate=True, tooltip="Seed for sampling."
+                ),
             ],
             outputs=[io.String.Output(display_name="answer")],
             is_output_node=True,

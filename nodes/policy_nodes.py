@@ -16,9 +16,9 @@ ALLOCATORS = f"{CATEGORY}/allocate"
 SELECTORS = f"{CATEGORY}/select"
 
 
-def _budget_output(token_set, budget) -> io.NodeOutput:
+def _budget_output(cls, token_set, budget) -> io.NodeOutput:
     chart = budget_chart(budget.per_frame, token_set.tokens_per_frame, budget.curvature)
-    return io.NodeOutput(budget, ui=ui.PreviewImage(chart))
+    return io.NodeOutput(budget, ui=ui.PreviewImage(chart, cls=cls))
 
 
 def _allocator(node_id, name, method, description, extra_inputs=list):
@@ -38,7 +38,7 @@ def _allocator(node_id, name, method, description, extra_inputs=list):
 
         @classmethod
         def execute(cls, tokens, ratio, **options) -> io.NodeOutput:
-            return _budget_output(tokens, allocate(tokens, ratio, method, **options))
+            return _budget_output(cls, tokens, allocate(tokens, ratio, method, **options))
 
     Allocator.__name__ = Allocator.__qualname__ = node_id.removeprefix("VCast_")
     return Allocator
@@ -128,8 +128,10 @@ def _selector(node_id, name, method, description, extra_inputs=list):
             pruned = apply_budget(tokens, budget, method, **options)
             if clip is None:
                 return io.NodeOutput(pruned)
+            if clip.indices != tokens.frame_indices:
+                raise ValueError("the clip is not the one these tokens were encoded from; connect that clip")
             preview = kept_overlay(clip.frames, pruned.kept_mask, pruned.token_grid)
-            return io.NodeOutput(pruned, ui=ui.PreviewImage(preview))
+            return io.NodeOutput(pruned, ui=ui.PreviewImage(preview, cls=cls))
 
     Selector.__name__ = Selector.__qualname__ = node_id.removeprefix("VCast_")
     return Selector
@@ -146,7 +148,9 @@ RandomSelector = _selector(
     "Random Selector",
     "random",
     "Keep random tokens (seeded): the control every selector should beat.",
-    lambda: [io.Int.Input("seed", default=0, min=0, max=2**31 - 1, tooltip="Seed of the draw.")],
+    lambda: [
+        io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True, tooltip="Seed of the draw.")
+    ],
 )
 DivPruneSelector = _selector(
     "VCast_DivPruneSelector",

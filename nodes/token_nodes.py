@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import folder_paths
 from comfy_api.latest import io, ui
 
 from ..vcast_core.token_files import load_token_set, save_token_set
+from .paths import FOLDERS, in_folder, inside
 from .sockets import CATEGORY, Tokens, tokens_input
 
 TOKENS = f"{CATEGORY}/tokens"
@@ -16,16 +16,12 @@ SUFFIX = ".safetensors"
 
 
 def output_path(prefix: str) -> Path:
-    """A new file for ``prefix`` inside the output folder: no '..', no absolute path, no link leaving it."""
-    root = Path(folder_paths.get_output_directory()).resolve()
-    if not prefix or Path(prefix).is_absolute() or ".." in Path(prefix).parts:
+    """A new numbered file for ``prefix`` inside the output folder: no '..', no absolute path, no link out of it."""
+    if not prefix.strip(" ./") or Path(prefix).is_absolute() or ".." in Path(prefix).parts:
         raise ValueError(f"filename prefix {prefix!r} must be a relative name inside the output folder, without '..'")
-    folder = (root / prefix).parent.resolve()
-    if not folder.is_relative_to(root):
-        raise ValueError(f"filename prefix {prefix!r} leads outside the output folder (a link?)")
-    stem = Path(prefix).name
-    number = 1
-    while (folder / f"{stem}_{number:05d}{SUFFIX}").exists():
+    folder = in_folder(str(Path(prefix).parent), "output")
+    stem, number = Path(prefix).name, 1
+    while (folder / f"{stem}_{number:05d}{SUFFIX}").exists() or (folder / f"{stem}_{number:05d}{SUFFIX}").is_symlink():
         number += 1
     return folder / f"{stem}_{number:05d}{SUFFIX}"
 
@@ -33,31 +29,20 @@ def output_path(prefix: str) -> Path:
 def token_files() -> list[str]:
     """``input/...`` and ``output/...`` names of the token-set files ComfyUI's folders hold."""
     names = []
-    for label, root in (("input", folder_paths.get_input_directory()), ("output", folder_paths.get_output_directory())):
-        for path in sorted(Path(root).rglob(f"*{SUFFIX}")):
-            names.append(f"{label}/{path.relative_to(root).as_posix()}")
-    return names
+    for label in ("input", "output"):
+        root = FOLDERS[label]()
+        for folder, _, files in os.walk(root, followlinks=True):
+            relative = Path(folder).relative_to(root)
+            names += [f"{label}/{(relative / name).as_posix()}" for name in files if name.endswith(SUFFIX)]
+    return sorted(names)
 
 
 def token_file_path(name: str) -> Path:
-    label, _, relative = name.partition("/")
-    roots = {"input": folder_paths.get_input_directory(), "output": folder_paths.get_output_directory()}
-    if label not in roots:
+    """The file behind a ``input/...`` or ``output/...`` name from :func:`token_files`."""
+    folder, _, relative = name.partition("/")
+    if folder not in ("input", "output"):
         raise ValueError(f"{name!r} is not a token-set file in the input or output folder")
-    root = Path(roots[label]).resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root):
-        raise ValueError(f"{name!r} leads outside the {label} folder")
-    return path
-
-
-def inside_folders(path: str) -> Path:
-    """``path`` resolved, if it lies inside ComfyUI's input or output folder; else ValueError."""
-    resolved = Path(path).resolve()
-    roots = [Path(folder_paths.get_input_directory()).resolve(), Path(folder_paths.get_output_directory()).resolve()]
-    if not any(resolved.is_relative_to(root) for root in roots):
-        raise ValueError(f"{path} is outside ComfyUI's input and output folders")
-    return resolved
+    return in_folder(relative, folder)
 
 
 class SaveTokenSet(io.ComfyNode):
@@ -108,7 +93,7 @@ class LoadTokenSet(io.ComfyNode):
 
     @classmethod
     def source(cls, file: str, path: str | None) -> Path:
-        return inside_folders(path) if path else token_file_path(file)
+        return inside(path, "input", "output") if path else token_file_path(file)
 
     @classmethod
     def execute(cls, file, path=None) -> io.NodeOutput:

@@ -9,6 +9,7 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..vcast_core.video import BACKENDS, load_video
+from .paths import in_folder, inside
 from .sockets import CATEGORY, Clip
 
 
@@ -16,15 +17,6 @@ def _input_videos() -> list[str]:
     folder = folder_paths.get_input_directory()
     files = [name for name in os.listdir(folder) if os.path.isfile(os.path.join(folder, name))]
     return sorted(folder_paths.filter_files_content_types(files, ["video"]))
-
-
-def allowed_path(path: str) -> Path:
-    """``path`` resolved, if it lies inside ComfyUI's input, output or temp folder; else ValueError."""
-    resolved = Path(path).expanduser().resolve()
-    roots = [folder_paths.get_input_directory(), folder_paths.get_output_directory(), folder_paths.get_temp_directory()]
-    if not any(resolved.is_relative_to(Path(root).resolve()) for root in roots):
-        raise ValueError(f"{path} is outside ComfyUI's input, output and temp folders; put the video in {roots[0]}")
-    return resolved
 
 
 class LoadVideo(io.ComfyNode):
@@ -95,11 +87,15 @@ class LoadVideo(io.ComfyNode):
 
     @classmethod
     def source(cls, video: str, path: str = "", video_input=None) -> Path:
+        """The file to decode, always inside ComfyUI's input, output or temp folder."""
         if video_input is not None:
-            return allowed_path(str(video_input.get_stream_source()))
+            stream = video_input.get_stream_source()
+            if not isinstance(stream, str):
+                raise ValueError("this VIDEO input is not a file; save it first, then load the saved file")
+            return inside(stream, "input", "output", "temp")
         if path:
-            return allowed_path(path)
-        return Path(folder_paths.get_annotated_filepath(video))
+            return inside(path, "input", "output", "temp")
+        return in_folder(video, "input")
 
     @classmethod
     def execute(cls, video, backend, fps, frames, max_frames, start, end, max_pixels, path="", video_input=None):
@@ -124,13 +120,12 @@ class LoadVideo(io.ComfyNode):
             return float("nan")
 
     @classmethod
-    def validate_inputs(cls, path="", **_):
-        """Refuse a path outside ComfyUI's folders before the graph runs (a linked VIDEO is checked when it runs)."""
-        if path:
-            try:
-                allowed_path(path)
-            except ValueError as err:
-                return str(err)
+    def validate_inputs(cls, video, path=""):
+        """Refuse a file outside ComfyUI's folders before the graph runs (a linked VIDEO is checked when it runs)."""
+        try:
+            cls.source(video, path)
+        except ValueError as err:
+            return str(err)
         return True
 
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -122,3 +123,15 @@ def test_example_workflow_runs_end_to_end(server, path):
     assert answers and all(text and "video tokens kept" in text[0] for text in answers)
     previews = [out["images"] for node_id, out in outputs.items() if types[node_id].endswith(("Allocator", "Selector"))]
     assert previews and all(images and images[0]["filename"].endswith(".png") for images in previews)
+
+
+def test_a_video_outside_comfyuis_folders_is_refused_before_running(server):
+    base, _ = server
+    info = get(f"{base}/object_info")
+    workflow = json.loads((ROOT / "workflows" / "vcast_video_qa.json").read_text())
+    prompt = to_api(workflow, info)
+    loader = next(node for node in prompt.values() if node["class_type"] == "VCast_LoadVideo")
+    loader["inputs"]["video"] = "../../../etc/hostname"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        post(f"{base}/prompt", {"prompt": prompt})
+    assert refused.value.code == 400 and "outside ComfyUI's input folders" in refused.value.read().decode()

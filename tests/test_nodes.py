@@ -200,19 +200,52 @@ def test_save_and_load_token_set(comfy_home, pipeline):
 def test_save_paths_stay_in_the_output_folder(comfy_home, pipeline, tmp_path):
     home, nodes = comfy_home
     (home / "output" / "escape").symlink_to(tmp_path, target_is_directory=True)
-    for prefix, message in (("../x", "without '..'"), (str(tmp_path / "x"), "relative name"), ("escape/x", "outside")):
+    for prefix, message in (
+        ("../x", "without '..'"),
+        (str(tmp_path / "x"), "relative name"),
+        ("escape/x", "outside"),
+        (".", "relative name"),
+    ):
         with pytest.raises(ValueError, match=message):
             run(nodes, "VCast_SaveTokenSet", tokens=pipeline["tokens"], filename_prefix=prefix)
     assert not list(tmp_path.iterdir())
-    with pytest.raises(ValueError, match="outside the input folder|leads outside"):
+    with pytest.raises(ValueError, match="outside ComfyUI's input folders"):
         run(nodes, "VCast_LoadTokenSet", file="input/../../secret.safetensors")
 
 
 def test_video_paths_stay_in_comfyuis_folders(comfy_home, tmp_path):
     _, nodes = comfy_home
     outside = write_square_video(tmp_path / "elsewhere.mp4", frames=4)
-    message = nodes["VCast_LoadVideo"].validate_inputs(path=str(outside))
-    assert isinstance(message, str) and "outside ComfyUI's input, output and temp folders" in message
+    message = nodes["VCast_LoadVideo"].validate_inputs(video="clip.mp4", path=str(outside))
+    assert isinstance(message, str) and "outside ComfyUI's input and output and temp folders" in message
+    for name in (str(outside), f"../../{outside.name}"):  # the list's value is a name in the input folder, nothing else
+        assert "outside ComfyUI's input folders" in nodes["VCast_LoadVideo"].validate_inputs(video=name)
+        with pytest.raises(ValueError, match="outside ComfyUI's input folders"):
+            run(
+                nodes,
+                "VCast_LoadVideo",
+                video=name,
+                backend="pyav",
+                fps=2.0,
+                frames=2,
+                max_frames=8,
+                start=0.0,
+                end=0.0,
+                max_pixels=0,
+            )
+    assert nodes["VCast_LoadVideo"].validate_inputs(video="clip.mp4") is True
+
+
+def test_a_budget_or_clip_of_other_frames_is_refused(comfy_home, pipeline):
+    _, nodes = comfy_home
+    tokens, clip = pipeline["tokens"], pipeline["clip"]
+    budget = run(nodes, "VCast_UniformAllocator", tokens=tokens, ratio=0.5, min_per_frame=1).values[0]
+    shifted = type(tokens)(**{**tokens.__dict__, "frame_indices": tuple(i + 1 for i in tokens.frame_indices)})
+    with pytest.raises(ValueError, match="allocated for tokens of other frames"):
+        run(nodes, "VCast_NormSelector", tokens=shifted, budget=budget)
+    other_clip = type(clip)(**{**clip.__dict__, "indices": tuple(i + 1 for i in clip.indices)})
+    with pytest.raises(ValueError, match="the clip is not the one these tokens were encoded from"):
+        run(nodes, "VCast_NormSelector", tokens=tokens, budget=budget, clip=other_clip)
 
 
 def test_encoding_stops_when_comfyui_interrupts(comfy_home, pipeline):

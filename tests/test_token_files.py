@@ -32,12 +32,17 @@ def test_unpruned_and_deepstack_free_sets_round_trip(tmp_path):
     assert loaded.kept is None and loaded.deepstack == ()
 
 
-def test_never_overwrites(tmp_path):
+def test_never_overwrites_a_file_or_writes_through_a_link(tmp_path):
     path = save_token_set(token_set(), tmp_path / "clip.safetensors")
     before = path.read_bytes()
     with pytest.raises(TokenFileError, match="already exists"):
         save_token_set(token_set(), path)
     assert path.read_bytes() == before
+    dangling = tmp_path / "link.safetensors"
+    dangling.symlink_to(tmp_path / "elsewhere" / "target.safetensors")
+    with pytest.raises(TokenFileError, match="already exists"):
+        save_token_set(token_set(), dangling)
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def rewrite(path, tensors=None, **metadata_changes):

@@ -22,12 +22,16 @@ def node_inputs(definition: dict) -> list[tuple[str, str, bool, dict]]:
 
 
 def widget_values(node: dict, definition: dict) -> dict:
-    """The node's widget values by input name; upload widgets add an unnamed value after their combo."""
+    """The node's widget values by input name.
+
+    An upload button after a combo and a "control after generate" choice after a seed each add
+    one more value that belongs to no input.
+    """
     slots, position = {}, 0
     for name, _, is_widget, options in node_inputs(definition):
         if is_widget:
             slots[name] = position
-            position += 1 + any(options.get(flag) for flag in UPLOAD_FLAGS)
+            position += 1 + any(options.get(flag) for flag in (*UPLOAD_FLAGS, "control_after_generate"))
     if position != len(node["widgets_values"]):
         count = len(node["widgets_values"])
         raise ValueError(f"node {node['id']} ({node['type']}) has {count} widget values, expected {position}")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
 
 from .tokens import TokenSet
 
@@ -42,13 +43,17 @@ def save_token_set(token_set: TokenSet, path: str | Path) -> Path:
         "policy": json.dumps(token_set.policy),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, path, metadata=metadata)
+    data = save(tensors, metadata=metadata)
+    try:  # create, never replace: fails if anything (a file, a link) is already there
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
+        raise TokenFileError(f"{path} already exists; choose a new file name (nothing is overwritten)") from None
+    with os.fdopen(handle, "wb") as file:
+        file.write(data)
     return path
 
 
 def _metadata(path: Path) -> dict:
-    from safetensors import safe_open
-
     with safe_open(path, framework="pt") as handle:
         return handle.metadata() or {}
 
@@ -80,8 +85,10 @@ def _token_set(metadata: dict, tensors: dict) -> TokenSet:
     features = tensors["features"]
     frames, tokens, width = features.shape
     grid = tuple(int(v) for v in json.loads(metadata["grid"]))
+    if len(grid) != 3:
+        raise ValueError(f"grid {grid} is not (t, h, w)")
     merge = math.isqrt(grid[1] * grid[2] // tokens) if tokens else 0
-    if len(grid) != 3 or grid[0] != frames or merge * merge * tokens != grid[1] * grid[2]:
+    if grid[0] != frames or merge * merge * tokens != grid[1] * grid[2]:
         raise ValueError(f"grid {grid} does not fit features of shape {tuple(features.shape)}")
     if int(metadata["hidden_size"]) != width:
         raise ValueError(f"hidden_size {metadata['hidden_size']} but the features are {width} wide")

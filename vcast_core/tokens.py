@@ -103,6 +103,7 @@ class Budget:
 
     per_frame: Tensor  # int64 [T]
     tokens_per_frame: int  # P of the token set it was made for
+    frame_indices: tuple[int, ...]  # the source frames of that token set
     ratio: float
     method: str
     options: dict
@@ -116,7 +117,16 @@ def allocate(token_set: TokenSet, ratio: float, method: str = "curvature", **opt
     per_frame = allocate_budget(token_set.features, ratio, method, **options)
     ms = (time.perf_counter() - start) * 1e3
     curvature = frame_curvature(token_set.features)
-    return Budget(per_frame.cpu(), token_set.tokens_per_frame, ratio, method, dict(options), curvature.cpu(), ms)
+    return Budget(
+        per_frame.cpu(),
+        token_set.tokens_per_frame,
+        token_set.frame_indices,
+        ratio,
+        method,
+        dict(options),
+        curvature.cpu(),
+        ms,
+    )
 
 
 def apply_budget(token_set: TokenSet, budget: Budget, method: str = "dual_anchor", **options) -> TokenSet:
@@ -126,6 +136,8 @@ def apply_budget(token_set: TokenSet, budget: Budget, method: str = "dual_anchor
             f"this budget is for {budget.per_frame.shape[0]} frames of {budget.tokens_per_frame} tokens, the token "
             f"set has {token_set.frames} of {token_set.tokens_per_frame}; allocate it from this token set"
         )
+    if budget.frame_indices != token_set.frame_indices:
+        raise ValueError("this budget was allocated for tokens of other frames; allocate it from this token set")
     start = time.perf_counter()
     kept = select_tokens(token_set.features, budget.per_frame, method, **options)
     policy = dict(

@@ -13,8 +13,34 @@ class ComfyExtension:
     async def get_node_list(self) -> list: ...
 
 
+# The keyword arguments ComfyUI 0.3.64's V3 inputs accept (beyond id, optional, tooltip, default).
+OPTIONS = {
+    "display_name",
+    "lazy",
+    "min",
+    "max",
+    "step",
+    "round",
+    "display_mode",
+    "multiline",
+    "placeholder",
+    "dynamic_prompts",
+    "options",
+    "upload",
+    "image_folder",
+    "remote",
+    "control_after_generate",
+    "socketless",
+    "force_input",
+    "multiselect",
+}
+
+
 class _Input:
     def __init__(self, id: str, optional: bool = False, tooltip: str | None = None, default=None, **options):
+        unknown = set(options) - OPTIONS
+        if unknown:
+            raise TypeError(f"input {id!r}: ComfyUI's V3 inputs take no {sorted(unknown)}")
         self.id, self.optional, self.tooltip, self.default, self.options = id, optional, tooltip, default, options
 
 
