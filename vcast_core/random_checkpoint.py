@@ -35,6 +35,43 @@ _CORPUS = [
 SIZES = {
     "tiny": dict(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, vision_hidden=32, vision_depth=2),
     "small": dict(hidden=512, layers=8, heads=8, kv_heads=4, intermediate=1024, vision_hidden=256, vision_depth=4),
+    # the published shapes, for timing and memory with random weights
+    "qwen3-vl-2b": dict(
+        hidden=2048,
+        layers=28,
+        heads=16,
+        kv_heads=8,
+        intermediate=6144,
+        vision_hidden=1024,
+        vision_depth=24,
+        vision_intermediate=4096,
+        vision_heads=16,
+        vocab=151936,
+    ),
+    "qwen3-vl-8b": dict(
+        hidden=4096,
+        layers=36,
+        heads=32,
+        kv_heads=8,
+        intermediate=12288,
+        vision_hidden=1152,
+        vision_depth=27,
+        vision_intermediate=4304,
+        vision_heads=16,
+        vocab=151936,
+    ),
+    "qwen2.5-vl-7b": dict(
+        hidden=3584,
+        layers=28,
+        heads=28,
+        kv_heads=4,
+        intermediate=18944,
+        vision_hidden=1280,
+        vision_depth=32,
+        vision_intermediate=3420,
+        vision_heads=16,
+        vocab=152064,
+    ),
 }
 
 
@@ -73,7 +110,7 @@ def _token_ids(tokenizer) -> dict:
 def _text_config(tokenizer, size: dict) -> dict:
     """The language-model settings both families share."""
     return dict(
-        vocab_size=len(tokenizer),
+        vocab_size=size.get("vocab", len(tokenizer)),
         hidden_size=size["hidden"],
         intermediate_size=size["intermediate"],
         num_hidden_layers=size["layers"],
@@ -93,8 +130,8 @@ def _vision_config(size: dict, patch: int) -> dict:
     return dict(
         depth=size["vision_depth"],
         hidden_size=size["vision_hidden"],
-        intermediate_size=2 * size["vision_hidden"],
-        num_heads=max(1, size["vision_hidden"] // 16),
+        intermediate_size=size.get("vision_intermediate", 2 * size["vision_hidden"]),
+        num_heads=size.get("vision_heads", max(1, size["vision_hidden"] // 16)),
         out_hidden_size=size["hidden"],
         patch_size=patch,
         spatial_merge_size=2,
@@ -189,3 +226,20 @@ def write_random_checkpoint(folder: str | Path, model_type: str, size: str = "ti
     model.save_pretrained(folder, safe_serialization=True)
     (folder / "video_preprocessor_config.json").write_text(json.dumps(processor, indent=2))
     return folder
+
+
+def random_videollm(model_type: str, size: str = "small", device: str = "cpu", dtype=torch.float32, seed: int = 0):
+    """A random-weight model of preset ``size`` built in memory on ``device`` (nothing written), as a ``VideoLLM``."""
+    import tempfile
+
+    from transformers import AutoModelForImageTextToText
+
+    from .models import FAMILIES, VideoLLM
+
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer = write_tokenizer(Path(folder))
+    config, processor = CONFIG_BUILDERS[model_type](tokenizer, SIZES[size])
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype=dtype).eval()
+    return VideoLLM(model, tokenizer, processor, model_type, FAMILIES[model_type], f"random {size}", None)

@@ -64,15 +64,26 @@ class Generation:
 
 
 def _peak_memory_reset(device: torch.device) -> None:
+    """Start a new peak: CUDA's counter, or on Linux the process's peak resident set (VmHWM)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass  # elsewhere the CPU peak is the process's peak so far
 
 
 def _peak_memory_mb(device: torch.device) -> float:
     """CUDA ``max_memory_allocated``, or the process's peak resident memory on the CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _sync(device: torch.device) -> None:
@@ -215,8 +226,12 @@ class VideoLLM:
         top_p: float = 1.0,
         seed: int = 0,
         should_stop: Callable[[], bool] | None = None,
+        stop_at_eos: bool = True,
     ) -> Generation:
-        """Prefill the kept video tokens with the prompt, then decode (greedy when ``temperature`` is 0)."""
+        """Prefill the kept video tokens with the prompt, then decode (greedy when ``temperature`` is 0).
+
+        ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens, for timing.
+        """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if temperature < 0 or not 0 < top_p <= 1:
@@ -235,7 +250,7 @@ class VideoLLM:
         for step in range(max_new_tokens):
             token = self._pick(logits, temperature, top_p, generator)
             token_ids.append(int(token))
-            if int(token) in eos_ids or step == max_new_tokens - 1:
+            if (stop_at_eos and int(token) in eos_ids) or step == max_new_tokens - 1:
                 break
             if should_stop is not None and should_stop():
                 stopped = True
