@@ -50,3 +50,29 @@ def test_speed_benchmark_reports_every_configuration_against_the_unpruned_run(tm
         assert row["video_tokens_kept"] <= base["video_tokens_kept"]
     assert rows[1]["video_tokens_kept"] == rows[0]["video_tokens_kept"] // 2
     assert result.stdout.count("\n| 4 |") + result.stdout.count("\n| 6 |") == 6  # the markdown table
+
+
+def fidelity_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fidelity", ROOT / "bench" / "fidelity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fidelity_proxies_by_hand():
+    import torch
+
+    fidelity = fidelity_module()
+    # sampled source frames 0, 10, 20, 30, 40; cuts at 15 and 40: frames 1|2 and 3|4 straddle them
+    assert fidelity.frames_at_cuts((0, 10, 20, 30, 40), (15, 40)) == [1, 2, 3, 4]
+    assert fidelity.frames_at_cuts((0, 10), (5,)) == [0, 1]
+    kept = torch.zeros(1, 196, dtype=torch.bool)
+    kept[0, 0] = True  # only the top-left patch kept: the mean distance to it over the other 195 patches
+    rows, cols = torch.meshgrid(torch.arange(14.0), torch.arange(14.0), indexing="ij")
+    expected = (rows**2 + cols**2).sqrt().flatten()[1:].mean().item()
+    assert abs(fidelity.coverage(kept) - expected) < 1e-5
+    assert fidelity.coverage(torch.ones(2, 196, dtype=torch.bool)) == 0.0
+    features = torch.randn(3, 196, 8)
+    assert fidelity.fidelity(features, torch.ones(3, 196, dtype=torch.bool)) < 1e-6
