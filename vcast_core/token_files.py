@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -83,13 +82,10 @@ def load_token_set(path: str | Path) -> TokenSet:
 
 def _token_set(metadata: dict, tensors: dict) -> TokenSet:
     features = tensors["features"]
-    frames, tokens, width = features.shape
+    frames, _, width = features.shape
     grid = tuple(int(v) for v in json.loads(metadata["grid"]))
     if len(grid) != 3:
         raise ValueError(f"grid {grid} is not (t, h, w)")
-    merge = math.isqrt(grid[1] * grid[2] // tokens) if tokens else 0
-    if grid[0] != frames or merge * merge * tokens != grid[1] * grid[2]:
-        raise ValueError(f"grid {grid} does not fit features of shape {tuple(features.shape)}")
     if int(metadata["hidden_size"]) != width:
         raise ValueError(f"hidden_size {metadata['hidden_size']} but the features are {width} wide")
     levels = sorted((k for k in tensors if k.startswith("deepstack.")), key=lambda k: int(k.split(".")[1]))
@@ -109,6 +105,7 @@ def _token_set(metadata: dict, tensors: dict) -> TokenSet:
         seconds_per_group=float(metadata["seconds_per_group"]),
         encode_ms=float(metadata["encode_ms"]),
     )
+    token_set.token_grid  # noqa: B018 - raises when the grid does not fit the features
     if "kept" in tensors:
         token_set = token_set.with_kept(tensors["kept"].bool(), json.loads(metadata["policy"]))
     return token_set

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-from .allocation import allocate_budget
-from .curvature import frame_curvature
+from . import allocation
+from .curvature import curvature_of
+from .frames import FrameStats
 from .policy import prune_tokens
 from .selection import select_tokens
 
@@ -44,9 +45,15 @@ class TokenSet:
 
     @property
     def token_grid(self) -> tuple[int, int]:
-        """(rows, columns) of merged tokens in a frame: the vision grid divided by the merge size."""
-        merge = math.isqrt(self.grid[1] * self.grid[2] // self.tokens_per_frame)
-        return self.grid[1] // merge, self.grid[2] // merge
+        """(rows, columns) of merged tokens in a frame: the vision grid divided by the merge size.
+
+        Raises ValueError when the grid does not fit the features (``T`` groups of ``P`` tokens).
+        """
+        frames, height, width = self.grid
+        merge = math.isqrt(height * width // self.tokens_per_frame)
+        if frames != self.frames or merge * merge * self.tokens_per_frame != height * width:
+            raise ValueError(f"grid {self.grid} does not fit features of shape {tuple(self.features.shape)}")
+        return height // merge, width // merge
 
     @property
     def kept_mask(self) -> Tensor:
@@ -114,9 +121,10 @@ class Budget:
 def allocate(token_set: TokenSet, ratio: float, method: str = "curvature", **options) -> Budget:
     """:func:`~vcast_core.allocate_budget` on a token set's features, timed."""
     start = time.perf_counter()
-    per_frame = allocate_budget(token_set.features, ratio, method, **options)
+    stats = FrameStats(token_set.features)  # one frame-mean pass for the budget and the preview's curvature
+    per_frame = allocation.allocate(stats, ratio, method, **options)
     ms = (time.perf_counter() - start) * 1e3
-    curvature = frame_curvature(token_set.features)
+    curvature = curvature_of(stats.descriptors)
     return Budget(
         per_frame.cpu(),
         token_set.tokens_per_frame,
