@@ -36,11 +36,19 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vcast_core import ALLOCATION_METHODS, SELECTION_METHODS, allocate_budget, load_video, select_tokens  # noqa: E402
+from vcast_core.curvature import SIGNALS  # noqa: E402
 
 VIDEOS = ("bikes.mp4", "bigbuckbunny.mp4")
 BIKES_CUTS = (30, 76, 137, 187, 242)  # source frames where a new shot starts
 RATIOS = (0.25, 0.15, 0.10)
 GRID = 14
+
+
+# every allocation method, and the curvature allocator once per routing signal
+ALLOCATORS = [
+    (f"curvature signal={signal}" if signal != "turn" else "curvature", "curvature", {"signal": signal})
+    for signal in SIGNALS
+] + [(method, method, {}) for method in ALLOCATION_METHODS if method != "curvature"]
 
 
 def fetch_footage(cache: Path) -> dict[str, Path]:
@@ -147,8 +155,8 @@ def main() -> None:
         for ratio in RATIOS:
             uniform = allocate_budget(feats, ratio, "uniform")
             uniform_share = uniform[near].sum().item() / uniform.sum().item() if near else None
-            for allocator, selector in itertools.product(ALLOCATION_METHODS, SELECTION_METHODS[:-1]):
-                budget = allocate_budget(feats, ratio, allocator)
+            for (allocator, method, options), selector in itertools.product(ALLOCATORS, SELECTION_METHODS[:-1]):
+                budget = allocate_budget(feats, ratio, method, **options)
                 kept = select_tokens(feats, budget, selector)
                 share = budget[near].sum().item() / budget.sum().item() if near else None
                 rows.append(

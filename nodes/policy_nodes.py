@@ -8,6 +8,7 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from ..vcast_core.allocation import ROUNDINGS
+from ..vcast_core.curvature import SIGNALS
 from ..vcast_core.previews import budget_chart, kept_overlay
 from ..vcast_core.tokens import allocate, apply_budget
 from .sockets import CATEGORY, Budget, Clip, Tokens, min_per_frame_input, ratio_input, tokens_input
@@ -52,6 +53,13 @@ CurvatureAllocator = _allocator(
     lambda: [
         io.Float.Input(
             "tau", default=0.7, min=0.01, max=10.0, step=0.01, tooltip="Softmax temperature; lower routes more sharply."
+        ),
+        io.Combo.Input(
+            "signal",
+            options=list(SIGNALS),
+            default="turn",
+            tooltip="turn: the published curvature (turning angle). jump: how far the trajectory leaves its "
+            "chord, which tells hard cuts from jitter. turn_x_jump: both.",
         ),
         io.Combo.Input(
             "rounding",

@@ -3,6 +3,7 @@ import torch
 
 from vcast_core import allocate_budget, frame_curvature, total_budget
 from vcast_core.allocation import distribute
+from vcast_core.curvature import curvature_of, jump_of, trajectory_signal
 from vcast_core.synthetic import shot_clip
 
 
@@ -151,3 +152,42 @@ def test_budget_is_int64_and_the_input_is_left_alone():
     budget = allocate_budget(features, 0.5)
     assert budget.dtype == torch.int64 and budget.shape == (3,)
     assert torch.equal(features, before)
+
+
+def test_jump_is_the_second_difference_with_repeated_ends():
+    # padded trajectory e0 e0 e0 e1 e1 e1: |e0 - 2e0 + e0| = 0, |e0 - 2e0 + e1| = |e1 - e0| = sqrt 2, ...
+    descriptors = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    root2 = 2**0.5
+    assert torch.allclose(jump_of(descriptors), torch.tensor([0.0, root2, root2, 0.0]))
+    assert torch.allclose(trajectory_signal(descriptors, "jump"), torch.tensor([0.0, 2.0, 2.0, 0.0]))
+    # turn = [1, 1, 1, 1] here (a straight stop-go path turns by 90 degrees twice), so the product is the jump
+    assert torch.allclose(trajectory_signal(descriptors, "turn"), curvature_of(descriptors))
+    assert torch.allclose(trajectory_signal(descriptors, "turn_x_jump"), torch.tensor([0.0, 2.0, 2.0, 0.0]))
+
+
+def test_signals_of_a_still_or_single_frame_clip_are_zero_not_nan():
+    for frames in (1, 2, 5):
+        still = torch.ones(frames, 3)
+        for signal in ("jump", "turn_x_jump"):
+            assert torch.equal(trajectory_signal(still, signal), torch.zeros(frames))
+
+
+def jittery_clip_with_a_cut(seed, frames=40, cut=20, tokens=6, width=32, jitter=0.05):
+    """Frames that jitter in random directions around one scene, then a hard cut to another."""
+    generator = torch.Generator().manual_seed(seed)
+    scenes = torch.randn(2, width, generator=generator)
+    means = torch.where(torch.arange(frames)[:, None] < cut, scenes[0], scenes[1])
+    means = means + jitter * torch.randn(frames, width, generator=generator)
+    return means[:, None, :] + 0.01 * torch.randn(frames, tokens, width, generator=generator)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_jump_routes_budget_to_a_hard_cut_that_the_turning_angle_misses(seed):
+    features = jittery_clip_with_a_cut(seed)
+    near_cut = [19, 20]
+    share = {}
+    for signal in ("turn", "jump", "turn_x_jump"):
+        budget = allocate_budget(features, 0.25, signal=signal).float()
+        share[signal] = float(budget[near_cut].sum() / budget.sum()) / (len(near_cut) / features.shape[0])
+    assert share["turn"] < 1.5  # jitter turns as sharply as the cut does
+    assert share["jump"] > 2.0 and share["turn_x_jump"] > 2.0

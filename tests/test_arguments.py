@@ -34,6 +34,7 @@ def with_inf():
         (lambda: allocate_budget(FEATURES, 0.5, tau=float("inf")), r"tau must be a finite number >= 1e-06"),
         (lambda: allocate_budget(FEATURES, 0.5, min_per_frame=7), r"min_per_frame must be an integer in \[0, 6\]"),
         (lambda: allocate_budget(FEATURES, 0.5, min_per_frame=-1), r"min_per_frame must be an integer in \[0, 6\]"),
+        (lambda: allocate_budget(FEATURES, 0.5, signal="speed"), r"signal must be one of 'turn', 'jump', 'turn_x_j"),
         (lambda: allocate_budget(FEATURES, 0.5, rounding="banker"), r"rounding must be one of 'largest_remainder'"),
         (lambda: allocate_budget(FEATURES, 0.5, "fastest"), r"unknown allocation method 'fastest'; choose one of: cur"),
         (lambda: allocate_budget(FEATURES, 0.5, "uniform", tau=1), r"option\(s\) tau .*allowed: min_per_frame, round"),

@@ -16,7 +16,7 @@ from ._checks import (
     check_positive,
     check_ratio,
 )
-from .curvature import curvature_of
+from .curvature import SIGNALS, trajectory_signal
 from .frames import EPS, FrameStats
 
 ROUNDINGS = ("largest_remainder", "reference")
@@ -32,10 +32,16 @@ def total_budget(frames: int, tokens_per_frame: int, ratio: float, min_per_frame
     return max(budget, frames * min_per_frame)
 
 
-def _curvature_weights(stats: FrameStats, *, tau: float = 0.7) -> Tensor:
-    """V-CAST (arXiv 2603.27650): ``softmax(kappa / tau)`` over the curvature of the frame trajectory."""
+def _curvature_weights(stats: FrameStats, *, tau: float = 0.7, signal: str = "turn") -> Tensor:
+    """V-CAST (arXiv 2603.27650): ``softmax(kappa / tau)`` over the curvature of the frame trajectory.
+
+    ``signal="turn"`` is the published curvature. It is scale-free, so on real footage ordinary
+    frame-to-frame jitter turns as sharply as a hard cut; ``jump`` (the second difference) and
+    ``turn_x_jump`` also weigh how far the trajectory moves (see :func:`trajectory_signal`).
+    """
     tau = check_positive("tau", tau)
-    return torch.softmax(curvature_of(stats.descriptors) / tau, dim=0)
+    check_choice("signal", signal, SIGNALS)
+    return torch.softmax(trajectory_signal(stats.descriptors, signal) / tau, dim=0)
 
 
 def _uniform_weights(stats: FrameStats) -> Tensor:
@@ -144,7 +150,7 @@ def allocate_budget(
     """Split the clip's token budget over its frames.
 
     ``features`` ``[T, P, D]`` (any float dtype, CPU or CUDA), ``ratio`` in (0, 1]. Methods:
-    ``curvature`` (V-CAST; option ``tau=0.7``), ``uniform``, ``vidcom2`` (option
+    ``curvature`` (V-CAST; options ``tau=0.7``, ``signal="turn"``), ``uniform``, ``vidcom2`` (option
     ``temperature=0.01``), ``segment`` (options ``threshold=0.84``, ``min_segments=8``).
     Every frame gets at least ``min_per_frame`` and at most ``P`` tokens, and the budgets sum to
     :func:`total_budget` exactly. ``rounding`` is ``largest_remainder`` (default) or

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .allocation import ALLOCATION_METHODS, ROUNDINGS
-from .curvature import frame_curvature
+from .curvature import SIGNALS, frame_curvature
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS
 from .synthetic import shot_clip
@@ -20,7 +20,13 @@ from .video import BACKENDS
 BAR_WIDTH = 40
 
 # Method options the command line exposes, and the method each belongs to.
-ALLOCATION_FLAGS = {"tau": "curvature", "temperature": "vidcom2", "threshold": "segment", "min_segments": "segment"}
+ALLOCATION_FLAGS = {
+    "tau": "curvature",
+    "signal": "curvature",
+    "temperature": "vidcom2",
+    "threshold": "segment",
+    "min_segments": "segment",
+}
 SELECTION_FLAGS = {"seed": "random"}
 
 
@@ -40,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     policy.add_argument("--min-per-frame", type=int, default=1, help="tokens every frame keeps (default 1)")
     policy.add_argument("--rounding", choices=ROUNDINGS, default="largest_remainder")
     policy.add_argument("--tau", type=float, help="curvature: softmax temperature (default 0.7)")
+    policy.add_argument("--signal", choices=SIGNALS, help="curvature: routing signal (default turn, the published)")
     policy.add_argument("--temperature", type=float, help="vidcom2: softmax temperature (default 0.01)")
     policy.add_argument("--threshold", type=float, help="segment: cut below this cosine similarity (default 0.84)")
     policy.add_argument("--min-segments", type=int, help="segment: at least this many segments (default 8)")

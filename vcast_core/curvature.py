@@ -8,6 +8,8 @@ from torch import Tensor
 
 from .frames import EPS, FrameStats
 
+SIGNALS = ("turn", "jump", "turn_x_jump")
+
 
 def curvature_of(descriptors: Tensor) -> Tensor:
     """``[T, D]`` trajectory -> ``[T]`` curvature ``1 - cos(f_t - f_{t-1}, f_{t+1} - f_t)``; both ends are 1."""
@@ -19,6 +21,31 @@ def curvature_of(descriptors: Tensor) -> Tensor:
         cosine = F.cosine_similarity(incoming, outgoing, dim=-1, eps=EPS)
         curvature[1:-1] = (1.0 - cosine).clamp(0.0, 2.0)  # rounding can leave cos a hair outside [-1, 1]
     return curvature
+
+
+def jump_of(descriptors: Tensor) -> Tensor:
+    """``[T, D]`` -> ``[T]`` second difference ``||f_{t-1} - 2 f_t + f_{t+1}||`` (ends repeat their frame).
+
+    Unlike the turning angle it grows with the size of the move: a hard cut (one large step)
+    scores far above the small random steps between ordinary frames.
+    """
+    padded = torch.cat([descriptors[:1], descriptors, descriptors[-1:]])
+    return (padded[:-2] - 2 * padded[1:-1] + padded[2:]).norm(dim=-1)
+
+
+def trajectory_signal(descriptors: Tensor, signal: str = "turn") -> Tensor:
+    """The per-frame routing signal in [0, 2] of the curvature allocator.
+
+    ``turn`` is V-CAST's curvature (:func:`curvature_of`); ``jump`` is :func:`jump_of` and
+    ``turn_x_jump`` their product, each scaled so that its largest value is 2, the top of the
+    curvature's range, so one ``tau`` means the same sharpness for every signal.
+    """
+    if signal == "turn":
+        return curvature_of(descriptors)
+    strength = jump_of(descriptors)
+    if signal == "turn_x_jump":
+        strength = strength * curvature_of(descriptors)
+    return 2.0 * strength / strength.max().clamp_min(EPS)
 
 
 @torch.no_grad()

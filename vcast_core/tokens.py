@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from . import allocation
-from .curvature import curvature_of
+from .curvature import trajectory_signal
 from .frames import FrameStats
 from .policy import prune_tokens
 from .selection import select_tokens
@@ -114,7 +114,7 @@ class Budget:
     ratio: float
     method: str
     options: dict
-    curvature: Tensor  # float [T], for previews
+    curvature: Tensor  # float [T] in [0, 2], the routing signal (curvature for other methods), for previews
     ms: float
 
 
@@ -124,7 +124,8 @@ def allocate(token_set: TokenSet, ratio: float, method: str = "curvature", **opt
     stats = FrameStats(token_set.features)  # one frame-mean pass for the budget and the preview's curvature
     per_frame = allocation.allocate(stats, ratio, method, **options)
     ms = (time.perf_counter() - start) * 1e3
-    curvature = curvature_of(stats.descriptors)
+    signal = options.get("signal", "turn") if method == "curvature" else "turn"
+    curvature = trajectory_signal(stats.descriptors, signal)
     return Budget(
         per_frame.cpu(),
         token_set.tokens_per_frame,
