@@ -10,6 +10,7 @@ import comfy.utils
 import folder_paths
 from comfy_api.latest import io, ui
 
+from ..vcast_core.errors import ModelError
 from .sockets import CATEGORY, Clip, Tokens, VideoLLM, tokens_input
 
 MODEL_FOLDER = "LLM"
@@ -67,7 +68,7 @@ class LoadVideoLLM(io.ComfyNode):
 
         folders = model_folders()
         if model not in folders:
-            raise ValueError(f"no checkpoint folder {model!r} under {folder_paths.get_folder_paths(MODEL_FOLDER)}")
+            raise ModelError(f"no checkpoint folder {model!r} under {folder_paths.get_folder_paths(MODEL_FOLDER)}")
         return io.NodeOutput(load_videollm(folders[model], device=device, dtype=dtype, attention=attention))
 
 

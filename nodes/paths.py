@@ -6,6 +6,8 @@ from pathlib import Path
 
 import folder_paths
 
+from ..vcast_core.errors import InputError
+
 FOLDERS = {
     "input": folder_paths.get_input_directory,
     "output": folder_paths.get_output_directory,
@@ -18,7 +20,7 @@ def inside(path: str | Path, *folders: str) -> Path:
     resolved = Path(path).expanduser().resolve()
     roots = [Path(FOLDERS[name]()).resolve() for name in folders]
     if not any(resolved.is_relative_to(root) for root in roots):
-        raise ValueError(f"{path} is outside ComfyUI's {' and '.join(folders)} folders; put the file in {roots[0]}")
+        raise InputError(f"{path} is outside ComfyUI's {' and '.join(folders)} folders; put the file in {roots[0]}")
     return resolved
 
 

@@ -9,6 +9,7 @@ from comfy_api.latest import io, ui
 
 from ..vcast_core.allocation import ROUNDINGS
 from ..vcast_core.curvature import SIGNALS
+from ..vcast_core.errors import TokenSetError
 from ..vcast_core.previews import budget_chart, kept_overlay
 from ..vcast_core.tokens import allocate, apply_budget
 from .sockets import CATEGORY, Budget, Clip, Tokens, min_per_frame_input, ratio_input, tokens_input
@@ -137,7 +138,7 @@ def _selector(node_id, name, method, description, extra_inputs=list):
             if clip is None:
                 return io.NodeOutput(pruned)
             if clip.indices != tokens.frame_indices:
-                raise ValueError("the clip is not the one these tokens were encoded from; connect that clip")
+                raise TokenSetError("the clip is not the one these tokens were encoded from; connect that clip")
             preview = kept_overlay(clip.frames, pruned.kept_mask, pruned.token_grid)
             return io.NodeOutput(pruned, ui=ui.PreviewImage(preview, cls=cls))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from comfy_api.latest import io, ui
 
+from ..vcast_core.errors import InputError, TokenFileError
 from ..vcast_core.token_files import load_token_set, save_token_set
 from .paths import FOLDERS, in_folder, inside
 from .sockets import CATEGORY, Tokens, tokens_input
@@ -18,7 +19,7 @@ SUFFIX = ".safetensors"
 def output_path(prefix: str) -> Path:
     """A new numbered file for ``prefix`` inside the output folder: no '..', no absolute path, no link out of it."""
     if not prefix.strip(" ./") or Path(prefix).is_absolute() or ".." in Path(prefix).parts:
-        raise ValueError(f"filename prefix {prefix!r} must be a relative name inside the output folder, without '..'")
+        raise InputError(f"filename prefix {prefix!r} must be a relative name inside the output folder, without '..'")
     folder = in_folder(str(Path(prefix).parent), "output")
     stem, number = Path(prefix).name, 1
     while (folder / f"{stem}_{number:05d}{SUFFIX}").exists() or (folder / f"{stem}_{number:05d}{SUFFIX}").is_symlink():
@@ -41,7 +42,7 @@ def token_file_path(name: str) -> Path:
     """The file behind a ``input/...`` or ``output/...`` name from :func:`token_files`."""
     folder, _, relative = name.partition("/")
     if folder not in ("input", "output"):
-        raise ValueError(f"{name!r} is not a token-set file in the input or output folder")
+        raise TokenFileError(f"{name!r} is not a token-set file in the input or output folder")
     return in_folder(relative, folder)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import folder_paths
 from comfy_api.latest import io
 
+from ..vcast_core.errors import VCastError, VideoError
 from ..vcast_core.video import BACKENDS, load_video
 from .paths import in_folder, inside
 from .sockets import CATEGORY, Clip
@@ -91,7 +92,7 @@ class LoadVideo(io.ComfyNode):
         if video_input is not None:
             stream = video_input.get_stream_source()
             if not isinstance(stream, str):
-                raise ValueError("this VIDEO input is not a file; save it first, then load the saved file")
+                raise VideoError("this VIDEO input is not a file; save it first, then load the saved file")
             return inside(stream, "input", "output", "temp")
         if path:
             return inside(path, "input", "output", "temp")
@@ -124,7 +125,7 @@ class LoadVideo(io.ComfyNode):
         """Refuse a file outside ComfyUI's folders before the graph runs (a linked VIDEO is checked when it runs)."""
         try:
             cls.source(video, path)
-        except ValueError as err:
+        except VCastError as err:
             return str(err)
         return True
 

@@ -9,20 +9,22 @@ transformers until a model is loaded). The policy API:
 - :func:`prune_tokens` both of the above in one call
 
 The pipeline: :func:`load_video` -> :func:`load_videollm` -> ``VideoLLM.encode`` ->
-:func:`prune` -> ``VideoLLM.generate``.
+:func:`prune` -> ``VideoLLM.generate``. Input it cannot use raises a :class:`VCastError`
+(see :mod:`vcast_core.errors`) whose message says what to change.
 """
 
 from .allocation import ALLOCATION_METHODS, ROUNDINGS, allocate_budget, total_budget
 from .curvature import frame_curvature
+from .errors import InputError, MemoryLimitError, ModelError, TokenFileError, TokenSetError, VCastError, VideoError
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS, select_tokens
-from .token_files import TokenFileError, load_token_set, save_token_set
+from .token_files import load_token_set, save_token_set
 from .tokens import Budget, TokenSet, allocate, apply_budget, prune
-from .video import VideoClip, VideoError, load_video
+from .video import VideoClip, load_video
 
 __version__ = "0.1.0"
 
-_MODEL_NAMES = ("Generation", "ModelError", "SUPPORTED_MODEL_TYPES", "VideoLLM", "load_videollm")
+_MODEL_NAMES = ("Generation", "SUPPORTED_MODEL_TYPES", "VideoLLM", "load_videollm")
 
 
 def __getattr__(name: str):
@@ -37,9 +39,14 @@ def __getattr__(name: str):
 __all__ = [
     "ALLOCATION_METHODS",
     "Budget",
+    "InputError",
+    "MemoryLimitError",
+    "ModelError",
     "ROUNDINGS",
     "SELECTION_METHODS",
     "TokenFileError",
+    "TokenSetError",
+    "VCastError",
     "TokenSet",
     "VideoClip",
     "VideoError",

@@ -1,4 +1,4 @@
-"""Argument checks shared by the policy API: each failure is a ValueError naming the argument and its range."""
+"""Argument checks shared by the policy API: each failure is an InputError naming the argument and its range."""
 
 from __future__ import annotations
 
@@ -11,22 +11,24 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
+from .errors import InputError
+
 
 def check_features(features: Tensor) -> Tensor:
-    """Return ``features`` as a float32 ``[T, P, D]`` tensor on its own device, or raise ValueError."""
+    """Return ``features`` as a float32 ``[T, P, D]`` tensor on its own device, or raise InputError."""
     if not isinstance(features, Tensor):
-        raise ValueError(f"features must be a torch.Tensor of shape [T, P, D], got {type(features).__name__}")
+        raise InputError(f"features must be a torch.Tensor of shape [T, P, D], got {type(features).__name__}")
     if features.dim() != 3:
-        raise ValueError(
+        raise InputError(
             "features must be a 3-D tensor [T, P, D] (frames, tokens per frame, feature width), "
             f"got shape {tuple(features.shape)}"
         )
     if not features.is_floating_point():
-        raise ValueError(f"features must be a floating-point tensor, got dtype {features.dtype}")
+        raise InputError(f"features must be a floating-point tensor, got dtype {features.dtype}")
     frames, tokens, width = features.shape
     for name, size in (("T (frames)", frames), ("P (tokens per frame)", tokens), ("D (feature width)", width)):
         if size < 1:
-            raise ValueError(f"features must have {name} >= 1, got shape {tuple(features.shape)}")
+            raise InputError(f"features must have {name} >= 1, got shape {tuple(features.shape)}")
     return features.float()
 
 
@@ -36,7 +38,7 @@ def check_finite(values: Tensor) -> None:
         return
     bad = ~torch.isfinite(values.reshape(values.shape[0], -1)).all(dim=1)
     frames = bad.nonzero().flatten().tolist()
-    raise ValueError(
+    raise InputError(
         f"features contain NaN or Inf (or values too large for float32) in frame(s) {frames[:10]}"
         f"{' ...' if len(frames) > 10 else ''}; check the encoder output (dtype overflow, corrupt frames)"
     )
@@ -48,20 +50,20 @@ def _is_real(value) -> bool:
 
 def check_ratio(ratio: float) -> float:
     if not _is_real(ratio) or not (0.0 < float(ratio) <= 1.0):
-        raise ValueError(f"ratio must be a number in (0, 1] (the share of tokens kept), got {ratio!r}")
+        raise InputError(f"ratio must be a number in (0, 1] (the share of tokens kept), got {ratio!r}")
     return float(ratio)
 
 
 def check_positive(name: str, value: float, smallest: float = 1e-6) -> float:
     """A finite number of at least ``smallest`` (softmax temperatures below that overflow float32)."""
     if not _is_real(value) or not (math.isfinite(value) and value >= smallest):
-        raise ValueError(f"{name} must be a finite number >= {smallest:g}, got {value!r}")
+        raise InputError(f"{name} must be a finite number >= {smallest:g}, got {value!r}")
     return float(value)
 
 
 def check_number(name: str, value: float, low: float, high: float) -> float:
     if not _is_real(value) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
+        raise InputError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
     return float(value)
 
 
@@ -73,21 +75,21 @@ def check_int(name: str, value: int, low: int, high: int | None = None) -> int:
         or (high is not None and value > high)
     ):
         upper = "inf)" if high is None else f"{high}]"
-        raise ValueError(f"{name} must be an integer in [{low}, {upper}, got {value!r}")
+        raise InputError(f"{name} must be an integer in [{low}, {upper}, got {value!r}")
     return int(value)
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
 
 
 def check_budget(budget: Tensor | Sequence[int], frames: int, tokens: int) -> Tensor:
-    """Return ``budget`` as a CPU int64 ``[T]`` tensor with entries in ``[0, P]``, or raise ValueError."""
+    """Return ``budget`` as a CPU int64 ``[T]`` tensor with entries in ``[0, P]``, or raise InputError."""
     if isinstance(budget, Tensor):
         if budget.is_floating_point() or budget.is_complex() or budget.dtype == torch.bool:
-            raise ValueError(f"budget must hold integers (tokens kept per frame), got dtype {budget.dtype}")
+            raise InputError(f"budget must hold integers (tokens kept per frame), got dtype {budget.dtype}")
         values = budget.detach().to("cpu", torch.long)
     else:
         try:
@@ -95,16 +97,16 @@ def check_budget(budget: Tensor | Sequence[int], frames: int, tokens: int) -> Te
                 raise TypeError("booleans are not token counts")
             values = torch.tensor([operator.index(value) for value in budget], dtype=torch.long)
         except TypeError as err:
-            raise ValueError(f"budget must be a sequence of integers, one per frame: {err}") from None
+            raise InputError(f"budget must be a sequence of integers, one per frame: {err}") from None
     if tuple(values.shape) != (frames,):
-        raise ValueError(
+        raise InputError(
             f"budget must have one entry per frame, shape ({frames},), got shape {tuple(values.shape)}; "
             "was it computed for another token set?"
         )
     outside = ((values < 0) | (values > tokens)).nonzero().flatten().tolist()
     if outside:
         frame = outside[0]
-        raise ValueError(f"budget[{frame}] = {int(values[frame])} is outside [0, P={tokens}] (tokens per frame)")
+        raise InputError(f"budget[{frame}] = {int(values[frame])} is outside [0, P={tokens}] (tokens per frame)")
     return values
 
 
@@ -122,7 +124,7 @@ def check_options(
     ] + list(shared)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"unknown option(s) {', '.join(unknown)} for {kind} method {method!r}; "
             f"allowed: {', '.join(allowed) if allowed else 'none'}"
         )
@@ -131,5 +133,5 @@ def check_options(
 
 def check_method(kind: str, method: str, registry: Mapping[str, Callable]) -> Callable:
     if method not in registry:
-        raise ValueError(f"unknown {kind} method {method!r}; choose one of: {', '.join(registry)}")
+        raise InputError(f"unknown {kind} method {method!r}; choose one of: {', '.join(registry)}")
     return registry[method]

@@ -17,6 +17,7 @@ from ._checks import (
     check_ratio,
 )
 from .curvature import SIGNALS, trajectory_signal
+from .errors import InputError
 from .frames import EPS, FrameStats
 
 ROUNDINGS = ("largest_remainder", "reference")
@@ -178,5 +179,5 @@ def allocate(
     stats.validate()
     weights = weights_of(stats, **options)
     if not bool(torch.isfinite(weights).all()):
-        raise ValueError(f"allocation method {method!r} produced non-finite frame weights with options {options}")
+        raise InputError(f"allocation method {method!r} produced non-finite frame weights with options {options}")
     return distribute(weights, total, min_per_frame, stats.tokens, rounding).to(stats.features.device)

@@ -12,6 +12,7 @@ import torch
 
 from .allocation import ALLOCATION_METHODS, ROUNDINGS
 from .curvature import SIGNALS, frame_curvature
+from .errors import InputError, VCastError
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS
 from .synthetic import shot_clip
@@ -90,19 +91,19 @@ def _load_features(path: Path | None) -> tuple[torch.Tensor, str]:
         cuts = ", ".join(str(start) for start in starts[1:])
         return features, f"synthetic clip ({len(starts)} panning shots; new shots start at frames {cuts})"
     if not path.is_file():
-        raise ValueError(f"features file {path} does not exist or is not a file")
+        raise InputError(f"features file {path} does not exist or is not a file")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         tensors = load_file(path)
     except (SafetensorError, OSError) as err:
-        raise ValueError(f"{path} is not a readable .safetensors file: {err}") from None
+        raise InputError(f"{path} is not a readable .safetensors file: {err}") from None
     if "features" in tensors:
         return tensors["features"], str(path)
     if len(tensors) == 1:
         return next(iter(tensors.values())), str(path)
-    raise ValueError(f"{path} holds tensors {sorted(tensors)}; name the [T, P, D] one 'features'")
+    raise InputError(f"{path} holds tensors {sorted(tensors)}; name the [T, P, D] one 'features'")
 
 
 def _method_options(args: argparse.Namespace, flags: dict[str, str], method: str) -> dict:
@@ -112,7 +113,7 @@ def _method_options(args: argparse.Namespace, flags: dict[str, str], method: str
         if value is None:
             continue
         if owner != method:
-            raise ValueError(f"--{name.replace('_', '-')} applies to method {owner!r}, not {method!r}")
+            raise InputError(f"--{name.replace('_', '-')} applies to method {owner!r}, not {method!r}")
         options[name] = value
     return options
 
@@ -120,7 +121,7 @@ def _method_options(args: argparse.Namespace, flags: dict[str, str], method: str
 def run_policy(args: argparse.Namespace) -> None:
     features, source = _load_features(args.features)
     if args.save is not None and args.save.exists():
-        raise ValueError(f"{args.save} already exists; choose a new file name (nothing is overwritten)")
+        raise InputError(f"{args.save} already exists; choose a new file name (nothing is overwritten)")
     allocation = _method_options(args, ALLOCATION_FLAGS, args.allocator)
     allocation.update(min_per_frame=args.min_per_frame, rounding=args.rounding)
     selection = _method_options(args, SELECTION_FLAGS, args.selector)
@@ -195,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         run_policy(args) if args.command == "policy" else run_video(args)
-    except ValueError as err:
+    except VCastError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

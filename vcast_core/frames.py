@@ -42,5 +42,5 @@ class FrameStats:
         return norms
 
     def validate(self) -> None:
-        """Raise ValueError, naming the frames, if the features hold NaN or Inf (shares the frame-mean pass)."""
+        """Raise InputError, naming the frames, if the features hold NaN or Inf (shares the frame-mean pass)."""
         self.means  # noqa: B018 - computing the means checks them

@@ -10,14 +10,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
+from .errors import TokenFileError
 from .tokens import TokenSet
 
 FORMAT = "vcast-token-set"
 VERSION = 1
-
-
-class TokenFileError(ValueError):
-    """A token-set file that cannot be read or does not describe a consistent token set."""
 
 
 def save_token_set(token_set: TokenSet, path: str | Path) -> Path:

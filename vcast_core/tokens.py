@@ -11,6 +11,7 @@ from torch import Tensor
 
 from . import allocation
 from .curvature import trajectory_signal
+from .errors import TokenSetError
 from .frames import FrameStats
 from .policy import prune_tokens
 from .selection import select_tokens
@@ -47,12 +48,12 @@ class TokenSet:
     def token_grid(self) -> tuple[int, int]:
         """(rows, columns) of merged tokens in a frame: the vision grid divided by the merge size.
 
-        Raises ValueError when the grid does not fit the features (``T`` groups of ``P`` tokens).
+        Raises TokenSetError when the grid does not fit the features (``T`` groups of ``P`` tokens).
         """
         frames, height, width = self.grid
         merge = math.isqrt(height * width // self.tokens_per_frame)
         if frames != self.frames or merge * merge * self.tokens_per_frame != height * width:
-            raise ValueError(f"grid {self.grid} does not fit features of shape {tuple(self.features.shape)}")
+            raise TokenSetError(f"grid {self.grid} does not fit features of shape {tuple(self.features.shape)}")
         return height // merge, width // merge
 
     @property
@@ -65,7 +66,7 @@ class TokenSet:
     def with_kept(self, kept: Tensor, policy: dict | None = None) -> TokenSet:
         """A copy that keeps ``kept`` (bool ``[T, P]``, e.g. from ``select_tokens``); the features are shared."""
         if kept.dtype != torch.bool or tuple(kept.shape) != tuple(self.features.shape[:2]):
-            raise ValueError(
+            raise TokenSetError(
                 f"kept mask must be bool of shape {tuple(self.features.shape[:2])} (frames, tokens per frame), "
                 f"got {kept.dtype} {tuple(kept.shape)}; was it made for another token set?"
             )
@@ -141,12 +142,12 @@ def allocate(token_set: TokenSet, ratio: float, method: str = "curvature", **opt
 def apply_budget(token_set: TokenSet, budget: Budget, method: str = "dual_anchor", **options) -> TokenSet:
     """:func:`~vcast_core.select_tokens` with a :class:`Budget`; refuses one made for another token set."""
     if budget.per_frame.shape[0] != token_set.frames or budget.tokens_per_frame != token_set.tokens_per_frame:
-        raise ValueError(
+        raise TokenSetError(
             f"this budget is for {budget.per_frame.shape[0]} frames of {budget.tokens_per_frame} tokens, the token "
             f"set has {token_set.frames} of {token_set.tokens_per_frame}; allocate it from this token set"
         )
     if budget.frame_indices != token_set.frame_indices:
-        raise ValueError("this budget was allocated for tokens of other frames; allocate it from this token set")
+        raise TokenSetError("this budget was allocated for tokens of other frames; allocate it from this token set")
     start = time.perf_counter()
     kept = select_tokens(token_set.features, budget.per_frame, method, **options)
     policy = dict(

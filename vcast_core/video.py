@@ -9,11 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import VideoError
+
 BACKENDS = ("auto", "decord", "pyav")
-
-
-class VideoError(ValueError):
-    """A video that cannot be read or sampled as asked; the message says what to change."""
 
 
 @dataclass(frozen=True)

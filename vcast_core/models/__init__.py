@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ModelError
 from . import qwen2_5_vl, qwen3_vl
 from ._hf import load_video_processor
 from .videollm import Generation, PromptInputs, VideoLLM
@@ -15,10 +16,6 @@ FAMILIES = {model_type: family for family in (qwen3_vl, qwen2_5_vl) for model_ty
 SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
 MIN_TRANSFORMERS = (4, 57)
 ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
-
-
-class ModelError(ValueError):
-    """A model folder that cannot be loaded; the message says what is missing and how to fix it."""
 
 
 def _read_json(path: Path) -> dict:

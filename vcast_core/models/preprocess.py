@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import VideoError
+
 
 def resize_frames(frames: Tensor, height: int, width: int) -> Tensor:
     """uint8 ``[N, H, W, 3]`` -> uint8 ``[N, 3, height, width]``."""
@@ -60,7 +62,7 @@ def fit_pixels(
         scale = max(factor / height, factor / width)
         height, width = int(height * scale), int(width * scale)
     if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"frames of {width}x{height} are too elongated (aspect ratio above 200)")
+        raise VideoError(f"frames of {width}x{height} are too elongated (aspect ratio above 200)")
     h_bar, w_bar = round_to(height, factor), round_to(width, factor)
     if budget_frames * h_bar * w_bar > max_pixels:
         beta = math.sqrt(frames * height * width / max_pixels)

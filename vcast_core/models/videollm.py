@@ -17,6 +17,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from ..errors import InputError, TokenSetError
 from ..tokens import TokenSet
 from ..video import VideoClip
 from . import _hf
@@ -156,12 +157,12 @@ class VideoLLM:
     def check_token_set(self, token_set: TokenSet) -> None:
         """Refuse a token set made by another model family or width."""
         if token_set.model_type not in self.family.MODEL_TYPES:
-            raise ValueError(
+            raise TokenSetError(
                 f"this token set was encoded by a {token_set.model_type} model; this model is {self.model_type}. "
                 "Encode the video with this model."
             )
         if token_set.features.shape[-1] != self.hidden_size:
-            raise ValueError(
+            raise TokenSetError(
                 f"this token set has width {token_set.features.shape[-1]}, this model's hidden size is "
                 f"{self.hidden_size}. Encode the video with this model."
             )
@@ -175,7 +176,7 @@ class VideoLLM:
         video_mask = input_ids == self.model.config.video_token_id
         expected = token_set.frames * token_set.tokens_per_frame
         if int(video_mask.sum()) != expected:
-            raise ValueError(f"the prompt holds {int(video_mask.sum())} video placeholders for {expected} tokens")
+            raise TokenSetError(f"the prompt holds {int(video_mask.sum())} video placeholders for {expected} tokens")
         mm_token_type_ids = video_mask.long() * 2  # 5.x: 2 marks video tokens
         grid_thw = torch.tensor([token_set.grid], device=self.device)
         extras = {name: value.to(self.device) for name, value in self.family.rope_extras(token_set).items()}
@@ -233,9 +234,9 @@ class VideoLLM:
         ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens, for timing.
         """
         if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+            raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if temperature < 0 or not 0 < top_p <= 1:
-            raise ValueError(f"temperature must be >= 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+            raise InputError(f"temperature must be >= 0 and top_p in (0, 1]; got {temperature}, {top_p}")
         device = self.device
         _peak_memory_reset(device)
         state = self.prefill(token_set, prompt, system)
