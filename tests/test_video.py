@@ -10,7 +10,9 @@ def test_sample_indices_by_hand():
     assert sample_indices(50, 25.0, fps=2.0) == [0, 12, 25, 38]  # 0, 0.5, 1.0, 1.5 s
     assert sample_indices(50, 25.0, fps=5.0, start=0.5, end=1.0) == [13, 18, 22]  # first frame at or after 0.5 s
     assert sample_indices(50, 25.0, fps=25.0, max_frames=3) == [0, 24, 49]
-    assert sample_indices(3, 25.0, num_frames=8) == [0, 1, 2]  # fewer frames than asked: each once
+    assert sample_indices(3, 25.0, fps=100.0) == [0, 1, 2]  # above the source rate: each frame once
+    # ten hours at 30 fps: the sample times are thinned before they are listed
+    assert sample_indices(1_080_000, 30.0, fps=30.0, max_frames=3) == [0, 540_000, 1_079_999]
 
 
 def test_sampling_errors_say_what_to_change():
@@ -20,6 +22,12 @@ def test_sampling_errors_say_what_to_change():
         sample_indices(50, 25.0, fps=1.0, start=3.0)
     with pytest.raises(VideoError, match="num_frames must be >= 1"):
         sample_indices(50, 25.0, num_frames=0)
+    with pytest.raises(VideoError, match=r"asked for 8 frames, but the video has only 3 between 0 s and 0\.12 s"):
+        sample_indices(3, 25.0, num_frames=8)
+    with pytest.raises(VideoError, match=r"has only 12 between 1.5 s and 2 s; ask for at most 12 frames"):
+        sample_indices(50, 25.0, num_frames=20, start=1.5)
+    with pytest.raises(VideoError, match="gives 1080000 frames; set max_frames"):
+        sample_indices(1_080_000, 30.0, fps=30.0)
 
 
 @pytest.mark.parametrize("backend", ["pyav", "decord"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import VideoError
+from .errors import MemoryLimitError, VideoError
 
 BACKENDS = ("auto", "decord", "pyav")
+MAX_MEMORY_GB = 8.0  # default limit on the decoded frames, before any shrinking
+MAX_SAMPLES = 1_000_000  # more sample times than this is a damaged header or a forgotten max_frames
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,11 +82,25 @@ def sample_indices(
     if num_frames is not None:
         if num_frames < 1:
             raise VideoError(f"num_frames must be >= 1, got {num_frames}")
+        if num_frames > last - first + 1:
+            raise VideoError(
+                f"asked for {num_frames} frames, but the video has only {last - first + 1} between {start:g} s and "
+                f"{end:g} s; ask for at most {last - first + 1} frames or widen the start/end range"
+            )
         indices = np.linspace(first, last, num_frames).round().astype(int).tolist()
     else:
         if not fps > 0:
             raise VideoError(f"fps must be > 0, got {fps}")
-        times = np.arange(start, end, 1.0 / fps)
+        samples = math.ceil((end - start) * fps)
+        if samples <= MAX_SAMPLES:
+            times = np.arange(start, end, 1.0 / fps)
+        elif max_frames is not None and max_frames >= 1:  # too many to list: thin the sample times first
+            times = start + np.linspace(0, samples - 1, max_frames).round() / fps
+        else:
+            raise VideoError(
+                f"sampling {end - start:.0f} s at {fps:g} fps gives {samples} frames; set max_frames, a lower fps "
+                "or a start/end range"
+            )
         indices = np.clip((times * source_fps).round().astype(int), first, last).tolist()
     indices = list(dict.fromkeys(indices))  # drop repeats, keep order
     if max_frames is not None and len(indices) > max_frames:
@@ -111,6 +131,23 @@ def decord_available() -> bool:
     return True
 
 
+@functools.cache
+def _say_pyav_fallback() -> None:
+    logger.warning("V-CAST: decord is not installed; decoding videos with PyAV (pip install decord to decode faster)")
+
+
+def _check_memory(path: Path, frames: int, height: int, width: int, max_memory_gb: float) -> None:
+    """Refuse to decode more than ``max_memory_gb`` of uint8 RGB frames, before decoding any."""
+    frame_bytes = height * width * 3
+    if frames * frame_bytes > max_memory_gb * 2**30:
+        fit = int(max_memory_gb * 2**30 // max(frame_bytes, 1))
+        raise MemoryLimitError(
+            f"decoding {frames} frames of {width}x{height} from {path.name} needs "
+            f"{frames * frame_bytes / 2**30:.1f} GB, above the {max_memory_gb:g} GB limit; sample at most {fit} "
+            "frames (lower fps, num_frames or max_frames) or raise max_memory_gb"
+        )
+
+
 def load_video(
     path: str | Path,
     *,
@@ -121,12 +158,14 @@ def load_video(
     end: float | None = None,
     backend: str = "auto",
     max_pixels: int | None = None,
+    max_memory_gb: float = MAX_MEMORY_GB,
 ) -> VideoClip:
     """Decode the sampled frames of the video at ``path`` (see :func:`sample_indices` for the sampling).
 
     ``backend`` is ``decord``, ``pyav`` or ``auto`` (decord where it is installed, PyAV otherwise);
     both give the same frames, indices and timestamps. ``max_pixels`` shrinks larger frames,
-    keeping their aspect ratio.
+    keeping their aspect ratio. The sampled frames are decoded at full size first: above
+    ``max_memory_gb`` of them, :class:`MemoryLimitError` is raised before anything is decoded.
     """
     if backend not in BACKENDS:
         raise VideoError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -137,9 +176,13 @@ def load_video(
         raise VideoError(f"{path} is not a file")
     if backend == "auto":
         backend = "decord" if decord_available() else "pyav"
+        if backend == "pyav":
+            _say_pyav_fallback()
+    elif backend == "decord" and not decord_available():
+        raise VideoError("decord is not installed; pip install decord, or use the pyav backend")
     decode = _decode_decord if backend == "decord" else _decode_pyav
     sampling = dict(fps=fps, num_frames=num_frames, max_frames=max_frames, start=start, end=end)
-    frames, indices, timestamps, source_fps, source_frames = decode(path, sampling)
+    frames, indices, timestamps, source_fps, source_frames = decode(path, sampling, max_memory_gb)
     return VideoClip(
         frames=_shrink(torch.from_numpy(frames), max_pixels),
         indices=tuple(indices),
@@ -151,15 +194,56 @@ def load_video(
     )
 
 
-def _decode_decord(path: Path, sampling: dict):
+def _checked_header(path: Path) -> tuple[int, int]:
+    """``(height, width)`` from the container header (nothing decoded), once the header's frame count agrees
+    with its duration and rate: decord trusts that count and aborts the process on an absurd one."""
+    with _open_pyav(path) as container:
+        stream = _video_stream(path, container)
+        size = _frame_size_of(path, stream)
+        if stream.frames and stream.duration and stream.average_rate:
+            expected = float(stream.duration * stream.time_base * stream.average_rate)
+            if abs(stream.frames - expected) > 2 + 0.1 * expected:
+                raise VideoError(
+                    f"{path} has a damaged header: it claims {stream.frames} frames, but {expected:.0f} by its "
+                    "duration and frame rate; re-encode it (ffmpeg -i damaged.mp4 repaired.mp4)"
+                )
+        return size
+
+
+def _open_pyav(path: Path):
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="replace")
+    except av.error.FFmpegError as err:
+        raise VideoError(f"{path} is not a readable video: {err}") from None
+
+
+def _video_stream(path: Path, container):
+    if not container.streams.video:
+        raise VideoError(f"{path} holds no video stream")
+    return container.streams.video[0]
+
+
+def _frame_size_of(path: Path, stream) -> tuple[int, int]:
+    context = stream.codec_context
+    if context is None or context.height < 1 or context.width < 1:
+        raise VideoError(f"{path} holds a video stream of unknown codec or frame size; the file may be damaged")
+    return context.height, context.width
+
+
+def _decode_decord(path: Path, sampling: dict, max_memory_gb: float):
     import decord
 
+    height, width = _checked_header(path)
+    _check_memory(path, 1, height, width, max_memory_gb)  # decord decodes a frame as it opens
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     except (decord.DECORDError, RuntimeError) as err:
         raise VideoError(f"{path} is not a readable video: {str(err).splitlines()[0]}") from None
     source_frames, source_fps = len(reader), float(reader.get_avg_fps())
     indices = sample_indices(source_frames, source_fps, **sampling)
+    _check_memory(path, len(indices), height, width, max_memory_gb)
     try:
         frames = reader.get_batch(indices).asnumpy()
     except (decord.DECORDError, RuntimeError) as err:
@@ -168,22 +252,18 @@ def _decode_decord(path: Path, sampling: dict):
     return frames, indices, timestamps, source_fps, source_frames
 
 
-def _decode_pyav(path: Path, sampling: dict):
+def _decode_pyav(path: Path, sampling: dict, max_memory_gb: float):
     import av
 
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as err:
-        raise VideoError(f"{path} is not a readable video: {err}") from None
-    with container:
-        if not container.streams.video:
-            raise VideoError(f"{path} holds no video stream")
-        stream = container.streams.video[0]
+    with _open_pyav(path) as container:
+        stream = _video_stream(path, container)
+        height, width = _frame_size_of(path, stream)
         source_fps = float(stream.average_rate or stream.guessed_rate or 0)
         if source_fps <= 0:
             raise VideoError(f"{path} does not state its frame rate")
         source_frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         indices = sample_indices(source_frames, source_fps, **sampling)
+        _check_memory(path, len(indices), height, width, max_memory_gb)
         try:
             frames, timestamps = _pyav_sampled_frames(container, stream, indices, source_fps)
         except av.error.FFmpegError as err:
