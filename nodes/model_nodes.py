@@ -68,7 +68,10 @@ class LoadVideoLLM(io.ComfyNode):
 
         folders = model_folders()
         if model not in folders:
-            raise ModelError(f"no checkpoint folder {model!r} under {folder_paths.get_folder_paths(MODEL_FOLDER)}")
+            raise ModelError(
+                f"no checkpoint folder {model!r} (a folder holding a config.json) under "
+                f"{folder_paths.get_folder_paths(MODEL_FOLDER)}; put the checkpoint there and refresh the list"
+            )
         return io.NodeOutput(load_videollm(folders[model], device=device, dtype=dtype, attention=attention))
 
 

@@ -9,7 +9,7 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..vcast_core.errors import VCastError, VideoError
-from ..vcast_core.video import BACKENDS, load_video
+from ..vcast_core.video import BACKENDS, MAX_MEMORY_GB, load_video
 from .paths import in_folder, inside
 from .sockets import CATEGORY, Clip
 
@@ -39,7 +39,7 @@ class LoadVideo(io.ComfyNode):
                     "backend",
                     options=list(BACKENDS),
                     default="auto",
-                    tooltip="Decoder: auto uses decord if installed, else PyAV.",
+                    tooltip="Decoder: auto uses decord if installed, else PyAV (and says so once in the console).",
                 ),
                 io.Float.Input(
                     "fps",
@@ -71,6 +71,15 @@ class LoadVideo(io.ComfyNode):
                     max=2**26,
                     tooltip="Shrink frames larger than this many pixels (0: keep the size).",
                 ),
+                io.Float.Input(
+                    "max_memory_gb",
+                    default=MAX_MEMORY_GB,
+                    min=0.1,
+                    max=1024.0,
+                    step=0.5,
+                    tooltip="Refuse to decode more than this many GB of full-size frames (the error says how many "
+                    "frames fit).",
+                ),
                 io.String.Input(
                     "path",
                     default="",
@@ -99,7 +108,9 @@ class LoadVideo(io.ComfyNode):
         return in_folder(video, "input")
 
     @classmethod
-    def execute(cls, video, backend, fps, frames, max_frames, start, end, max_pixels, path="", video_input=None):
+    def execute(
+        cls, video, backend, fps, frames, max_frames, start, end, max_pixels, max_memory_gb, path="", video_input=None
+    ):
         clip = load_video(
             cls.source(video, path, video_input),
             fps=None if frames else fps,
@@ -109,6 +120,7 @@ class LoadVideo(io.ComfyNode):
             end=end or None,
             backend=backend,
             max_pixels=max_pixels or None,
+            max_memory_gb=max_memory_gb,
         )
         images = clip.frames.float() / 255
         return io.NodeOutput(clip, images, clip.describe())

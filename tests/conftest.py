@@ -1,9 +1,18 @@
+import asyncio
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+from vcast_core.random_checkpoint import write_random_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+STAND_IN = Path(__file__).resolve().parent / "comfy_stand_in"
 
 settings.register_profile("default", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", deadline=None, max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
@@ -44,3 +53,34 @@ def write_square_video(path, frames=50, width=96, height=64, fps=25, keyframe_ev
 def clip_path(tmp_path_factory):
     """2 seconds at 25 fps, 96x64."""
     return write_square_video(tmp_path_factory.mktemp("video") / "square.mp4")
+
+
+@pytest.fixture(scope="module")
+def pack():
+    """The repository imported as ComfyUI imports a custom-node folder, with the stand-in as ComfyUI."""
+    sys.path.insert(0, str(STAND_IN))
+    spec = importlib.util.spec_from_file_location(
+        "vcast_pack", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["vcast_pack"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.path.remove(str(STAND_IN))
+    for name in [
+        name for name in sys.modules if name.split(".")[0] in ("vcast_pack", "comfy_api", "comfy", "folder_paths")
+    ]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def comfy_home(pack, tmp_path_factory):
+    """A ComfyUI home (a clip in input/, a tiny Qwen3-VL in models/LLM/) and the pack's nodes by id."""
+    import folder_paths
+
+    home = tmp_path_factory.mktemp("comfyui")
+    folder_paths.use_base(str(home))
+    write_square_video(home / "input" / "clip.mp4", frames=40, width=224, height=160)
+    write_random_checkpoint(home / "models" / "LLM" / "tiny-qwen3", "qwen3_vl")
+    nodes = asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list())
+    return home, {node.define_schema().node_id: node for node in nodes}

@@ -1,48 +1,12 @@
 """The node pack run through a stand-in for ComfyUI (tests/comfy_stand_in), as ComfyUI imports it."""
 
-import asyncio
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import write_square_video
 
-from vcast_core.random_checkpoint import write_random_checkpoint
-
 ROOT = Path(__file__).resolve().parents[1]
-STAND_IN = Path(__file__).resolve().parent / "comfy_stand_in"
-
-
-@pytest.fixture(scope="module")
-def pack():
-    """The repository imported as ComfyUI imports a custom-node folder, with the stand-in as ComfyUI."""
-    sys.path.insert(0, str(STAND_IN))
-    spec = importlib.util.spec_from_file_location(
-        "vcast_pack", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["vcast_pack"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(STAND_IN))
-    for name in [
-        name for name in sys.modules if name.split(".")[0] in ("vcast_pack", "comfy_api", "comfy", "folder_paths")
-    ]:
-        del sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def comfy_home(pack, tmp_path_factory):
-    import folder_paths
-
-    home = tmp_path_factory.mktemp("comfyui")
-    folder_paths.use_base(str(home))
-    write_square_video(home / "input" / "clip.mp4", frames=40, width=224, height=160)
-    write_random_checkpoint(home / "models" / "LLM" / "tiny-qwen3", "qwen3_vl")
-    nodes = asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list())
-    return home, {node.define_schema().node_id: node for node in nodes}
 
 
 def test_every_node_is_prefixed_categorised_and_explained(comfy_home):
@@ -94,6 +58,7 @@ def pipeline(comfy_home):
         start=0.0,
         end=0.0,
         max_pixels=0,
+        max_memory_gb=8.0,
     )
     clip, images, info = loaded.values
     model = run(
@@ -232,6 +197,7 @@ def test_video_paths_stay_in_comfyuis_folders(comfy_home, tmp_path):
                 start=0.0,
                 end=0.0,
                 max_pixels=0,
+                max_memory_gb=8.0,
             )
     assert nodes["VCast_LoadVideo"].validate_inputs(video="clip.mp4") is True
 

@@ -16,7 +16,7 @@ from .errors import InputError, VCastError
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS
 from .synthetic import shot_clip
-from .video import BACKENDS
+from .video import BACKENDS, MAX_MEMORY_GB
 
 BAR_WIDTH = 40
 
@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-frames", type=int, default=64, help="at most this many frames (default 64)")
     run.add_argument("--start", type=float, default=0.0, help="start time in seconds")
     run.add_argument("--end", type=float, help="end time in seconds")
+    run.add_argument(
+        "--max-memory-gb",
+        type=float,
+        default=MAX_MEMORY_GB,
+        help=f"refuse to decode more than this many GB of frames (default {MAX_MEMORY_GB:g})",
+    )
     run.add_argument("--backend", choices=BACKENDS, default="auto", help="video decoder (default: decord if installed)")
     run.add_argument("--ratio", type=float, default=0.25, help="share of visual tokens kept, in (0, 1] (default 0.25)")
     run.add_argument("--allocator", choices=ALLOCATION_METHODS, default="curvature")
@@ -170,6 +176,7 @@ def run_video(args: argparse.Namespace) -> None:
         start=args.start,
         end=args.end,
         backend=args.backend,
+        max_memory_gb=args.max_memory_gb,
     )
     transformers_logging.disable_progress_bar()
     llm = load_videollm(args.model, device=args.device, dtype=args.dtype, attention=args.attention)

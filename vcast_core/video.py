@@ -143,7 +143,7 @@ def _check_memory(path: Path, frames: int, height: int, width: int, max_memory_g
         fit = int(max_memory_gb * 2**30 // max(frame_bytes, 1))
         raise MemoryLimitError(
             f"decoding {frames} frames of {width}x{height} from {path.name} needs "
-            f"{frames * frame_bytes / 2**30:.1f} GB, above the {max_memory_gb:g} GB limit; sample at most {fit} "
+            f"{frames * frame_bytes / 2**30:.3g} GB, above the {max_memory_gb:g} GB limit; sample at most {fit} "
             "frames (lower fps, num_frames or max_frames) or raise max_memory_gb"
         )
 
@@ -221,7 +221,7 @@ def _open_pyav(path: Path):
 
 def _video_stream(path: Path, container):
     if not container.streams.video:
-        raise VideoError(f"{path} holds no video stream")
+        raise VideoError(f"{path} holds no video frames (no video stream); check that it is the file you meant")
     return container.streams.video[0]
 
 

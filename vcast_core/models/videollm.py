@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 
 import torch
 from torch import Tensor
 
-from ..errors import InputError, TokenSetError
+from ..errors import InputError, MemoryLimitError, TokenSetError
 from ..tokens import TokenSet
 from ..video import VideoClip
 from . import _hf
@@ -64,6 +65,9 @@ class Generation:
         )
 
 
+LOWER_FOR_LLM = "the ratio, the frames (fps, frames or max_frames), max_pixels or max_new_tokens"
+
+
 def _peak_memory_reset(device: torch.device) -> None:
     """Start a new peak: CUDA's counter, or on Linux the process's peak resident set (VmHWM)."""
     if device.type == "cuda":
@@ -90,6 +94,21 @@ def _peak_memory_mb(device: torch.device) -> float:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+@contextmanager
+def _memory_advice(device: torch.device, doing: str, lower: str) -> Iterator[None]:
+    """Turn running out of (CUDA) memory into a MemoryLimitError that says which settings to lower."""
+    try:
+        yield
+    except torch.OutOfMemoryError as err:
+        detail = str(err).splitlines()[0]
+    else:
+        return
+    # outside the except block, so the failed step's tensors are already released
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    raise MemoryLimitError(f"{device} ran out of memory {doing} ({detail}); lower {lower}")
 
 
 class VideoLLM:
@@ -136,7 +155,9 @@ class VideoLLM:
         pixels, grid = self.pixel_values(clip)
         vision = self.model.model.visual
         grid_thw = torch.tensor([grid], device=self.device)
-        embeds, deepstack = _hf.video_features(self.model, pixels.to(self.device, vision.dtype), grid_thw)
+        doing = f"encoding {len(clip.indices)} frames of {clip.width}x{clip.height}"
+        with _memory_advice(self.device, doing, "the frames (fps, frames or max_frames) or max_pixels"):
+            embeds, deepstack = _hf.video_features(self.model, pixels.to(self.device, vision.dtype), grid_thw)
         merge = self.processor_config["merge_size"]
         frames, tokens = grid[0], (grid[1] // merge) * (grid[2] // merge)
         temporal = self.processor_config["temporal_patch_size"]
@@ -239,6 +260,16 @@ class VideoLLM:
             raise InputError(f"temperature must be >= 0 and top_p in (0, 1]; got {temperature}, {top_p}")
         device = self.device
         _peak_memory_reset(device)
+        kept, total = int(token_set.kept_mask.sum()), token_set.frames * token_set.tokens_per_frame
+        with _memory_advice(device, f"in the language model ({kept} of {total} video tokens kept)", LOWER_FOR_LLM):
+            return self._generate(
+                token_set, prompt, system, max_new_tokens, temperature, top_p, seed, should_stop, stop_at_eos
+            )
+
+    def _generate(
+        self, token_set, prompt, system, max_new_tokens, temperature, top_p, seed, should_stop, stop_at_eos
+    ) -> Generation:
+        device = self.device
         state = self.prefill(token_set, prompt, system)
         logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
 
