@@ -2,13 +2,14 @@
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from vcast_core import (
     ALLOCATION_METHODS,
     ROUNDINGS,
     SELECTION_METHODS,
+    InputError,
     allocate_budget,
     frame_curvature,
     prune_tokens,
@@ -88,3 +89,63 @@ def test_cuda_gives_the_cpu_result_on_the_cuda_device():
             assert cuda_budget.is_cuda and cuda_kept.is_cuda
             assert torch.equal(cuda_budget.cpu(), cpu_budget), (allocator, selector)
             assert torch.equal(cuda_kept.cpu(), cpu_kept), (allocator, selector)
+
+
+anything = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 300),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["turn", "jump", "largest_remainder", "reference"]),
+)
+OPTION_NAMES = ("tau", "signal", "temperature", "threshold", "min_segments", "seed", "min_per_frame", "rounding", "k")
+
+
+@st.composite
+def any_features(draw):
+    """Valid feature sets, and tensors of any rank, size, dtype and content, and things that are not tensors."""
+    kind = draw(st.sampled_from(["valid", "valid", "valid", "odd tensor", "not a tensor"]))
+    if kind == "valid":
+        features = draw(feature_sets())
+        if draw(st.integers(0, 3)) == 0:  # poison an entry
+            flat = features.reshape(-1).clone()
+            flat[draw(st.integers(0, flat.numel() - 1))] = draw(st.sampled_from([float("nan"), float("inf"), 1e30]))
+            features = flat.reshape(features.shape)
+        return features
+    if kind == "odd tensor":
+        shape = draw(st.lists(st.integers(0, 4), max_size=4))
+        dtype = draw(st.sampled_from([torch.float32, torch.float16, torch.int64, torch.bool]))
+        return torch.zeros(shape).to(dtype)
+    return draw(st.sampled_from([None, [[[1.0]]], "features", 3.0]))
+
+
+@given(
+    features=any_features(),
+    ratio=st.one_of(ratios, ratios, ratios, anything),
+    allocator=st.sampled_from([*ALLOCATION_METHODS, *ALLOCATION_METHODS, "nope"]),
+    selector=st.sampled_from([*SELECTION_METHODS, *SELECTION_METHODS, "nope"]),
+    allocation_options=st.one_of(st.just({}), st.dictionaries(st.sampled_from(OPTION_NAMES), anything, max_size=1)),
+    selection_options=st.one_of(st.just({}), st.dictionaries(st.sampled_from(OPTION_NAMES), anything, max_size=1)),
+)
+def test_any_input_gives_a_valid_result_or_an_input_error(
+    features, ratio, allocator, selector, allocation_options, selection_options
+):
+    try:
+        budget, kept = prune_tokens(
+            features,
+            ratio,
+            allocator,
+            selector,
+            allocation_options=allocation_options,
+            selection_options=selection_options,
+        )
+    except InputError:
+        event("refused")
+        return
+    event("pruned")
+    frames, tokens, _ = features.shape
+    min_per_frame = allocation_options.get("min_per_frame", 1)
+    assert int(budget.sum()) == total_budget(frames, tokens, ratio, min_per_frame)
+    assert kept.shape == (frames, tokens)
+    assert kept.sum(dim=1).tolist() == ([tokens] * frames if selector == "keep_all" else budget.tolist())
