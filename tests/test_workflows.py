@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-from test_nodes import comfy_home, pack  # noqa: F401  (fixtures)
 from workflow_api import check_workflow, to_api
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
@@ -26,7 +25,7 @@ def definition(node) -> dict:
 
 
 @pytest.fixture(scope="module")
-def info(comfy_home):  # noqa: F811
+def info(comfy_home):
     _, nodes = comfy_home
     return {**CORE_NODES, **{node_id: definition(node) for node_id, node in nodes.items()}}
 
