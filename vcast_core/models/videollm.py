@@ -1,9 +1,14 @@
 """A loaded video LLM: encode a clip into a token set, then prefill the kept tokens and decode.
 
-Positions come from the model's own ``get_rope_index`` on the *full* sequence and are then
-sliced, so every kept token keeps its original (t, h, w) position; decoding continues from the
-last prompt position + 1. Nothing global is patched: the prefill drives the model's language
-model directly with ``inputs_embeds``, so the same model behaves as before everywhere else.
+Positions come from the model's own rule on the *full* sequence (Qwen's ``get_rope_index``)
+and are then sliced, so every kept token keeps its original position; decoding continues from
+the last prompt position + 1. Nothing global is patched: the prefill drives the model's
+language model directly with ``inputs_embeds``, so the same model behaves as before everywhere
+else.
+
+What differs between families lives in one module per family (``qwen3_vl``, ``qwen2_5_vl``),
+each with the same functions: ``pixel_values``, ``frames_per_group``, ``group_timestamps``,
+``vision_tokens``, ``trailing_tokens``, ``positions``, ``prompt_text``.
 """
 
 from __future__ import annotations
@@ -24,12 +29,12 @@ from . import _hf
 
 @dataclass(frozen=True)
 class PromptInputs:
-    """The full (unpruned) prompt: ids, visual-token mask, embeddings, positions and DeepStack levels."""
+    """The full (unpruned) prompt: ids, prunable-token mask, embeddings, positions and DeepStack levels."""
 
     input_ids: Tensor  # [1, L]
-    video_mask: Tensor  # bool [1, L], True at every video placeholder
-    embeds: Tensor  # [1, L, D], video features scattered into the placeholders
-    positions: Tensor  # [3, 1, L] from the model's get_rope_index
+    video_mask: Tensor  # bool [1, L], True at the token set's T*P video tokens, which a policy may drop
+    embeds: Tensor  # [1, L, D], video features (and the family's trailing tokens) in the placeholders
+    positions: Tensor  # [3, 1, L] (Qwen's MRoPE), of the full sequence
     deepstack: tuple[Tensor, ...]  # per level [N_video, D], in placeholder order
 
 
@@ -39,7 +44,7 @@ class Prefill:
 
     logits: Tensor  # [1, vocab] at the last prompt position
     cache: object
-    positions: Tensor  # [3, 1, L'] positions of the kept sequence, sliced from the full one
+    positions: Tensor  # [..., L'] positions of the kept sequence, sliced from the full one
     attention_mask: Tensor  # [1, L']
     milliseconds: float
 
@@ -92,7 +97,7 @@ def _sync(device: torch.device) -> None:
 
 
 class VideoLLM:
-    """A Hugging Face video LLM with the family module (``qwen3_vl``, ``qwen2_5_vl``) that knows its prompt."""
+    """A Hugging Face video LLM with its family module (``qwen3_vl``, ``qwen2_5_vl``)."""
 
     def __init__(
         self, model, tokenizer, processor_config: dict, model_type: str, family: ModuleType, path: str, video_processor
@@ -114,8 +119,8 @@ class VideoLLM:
         """Who turns frames into pixel rows: ``transformers`` (its video processor) or ``torch`` (ours, same result)."""
         return "torch" if self.video_processor is None else "transformers"
 
-    def pixel_values(self, clip: VideoClip) -> tuple[Tensor, tuple[int, int, int]]:
-        """The vision tower's pixel rows ``[t*h*w, C*2*p*p]`` and grid (t, h, w) for ``clip``."""
+    def pixel_values(self, clip: VideoClip) -> tuple[Tensor, tuple[int, int, int] | None]:
+        """The vision tower's input for ``clip``: Qwen's pixel rows ``[t*h*w, C*2*p*p]`` and grid (t, h, w)."""
         if self.video_processor is None:
             return self.family.pixel_values(clip, self.processor_config)
         return _hf.processor_pixels(self.video_processor, clip.frames, clip.source_fps, clip.indices)
@@ -132,24 +137,19 @@ class VideoLLM:
     def encode(self, clip: VideoClip) -> TokenSet:
         """Run the vision tower once over all sampled frames: the clip's token set ``[T, P, D]``."""
         start = time.perf_counter()
-        pixels, grid = self.pixel_values(clip)
-        vision = self.model.model.visual
-        grid_thw = torch.tensor([grid], device=self.device)
-        embeds, deepstack = _hf.video_features(self.model, pixels.to(self.device, vision.dtype), grid_thw)
-        merge = self.processor_config["merge_size"]
-        frames, tokens = grid[0], (grid[1] // merge) * (grid[2] // merge)
-        temporal = self.processor_config["temporal_patch_size"]
+        features, deepstack, grid = self.family.vision_tokens(self.model, *self.pixel_values(clip))
+        per_group = self.family.frames_per_group(self.processor_config)
         intervals = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]
         frame_seconds = sum(intervals) / len(intervals) if intervals else 1.0 / clip.source_fps
         _sync(self.device)
         return TokenSet(
             model_type=self.model_type,
-            features=embeds.reshape(frames, tokens, -1),
+            features=features,
             grid=grid,
-            deepstack=tuple(level.reshape(frames, tokens, -1) for level in deepstack),
-            timestamps=self.family.group_timestamps(clip, temporal),
+            deepstack=deepstack,
+            timestamps=self.family.group_timestamps(clip, per_group),
             frame_indices=clip.indices,
-            seconds_per_group=temporal * frame_seconds,
+            seconds_per_group=per_group * frame_seconds,
             encode_ms=(time.perf_counter() - start) * 1e3,
         )
 
@@ -168,22 +168,23 @@ class VideoLLM:
 
     @torch.inference_mode()
     def prompt_inputs(self, token_set: TokenSet, prompt: str, system: str | None = None) -> PromptInputs:
-        """The full prompt with every video placeholder, and its positions from the model's own rope index."""
+        """The full prompt with every video placeholder, and its positions by the model's own rule.
+
+        The placeholders hold the token set's ``T*P`` features in order, then the family's trailing
+        tokens (embeddings the model places after them), which are kept like text.
+        """
         self.check_token_set(token_set)
         text = self.family.prompt_text(token_set, prompt, system)
         input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
-        video_mask = input_ids == self.model.config.video_token_id
-        expected = token_set.frames * token_set.tokens_per_frame
-        if int(video_mask.sum()) != expected:
-            raise ValueError(f"the prompt holds {int(video_mask.sum())} video placeholders for {expected} tokens")
-        mm_token_type_ids = video_mask.long() * 2  # 5.x: 2 marks video tokens
-        grid_thw = torch.tensor([token_set.grid], device=self.device)
-        extras = {name: value.to(self.device) for name, value in self.family.rope_extras(token_set).items()}
-        positions = _hf.rope_index(self.model, input_ids, mm_token_type_ids, grid_thw, **extras)
+        placeholders = input_ids == self.model.config.video_token_id
         dtype = self.model.get_input_embeddings().weight.dtype
-        embeds = self.model.get_input_embeddings()(input_ids)
         features = token_set.features.reshape(-1, token_set.features.shape[-1]).to(self.device, dtype)
-        embeds = embeds.masked_scatter(video_mask[..., None], features)
+        video = torch.cat([features, self.family.trailing_tokens(self.model).to(self.device, dtype)])
+        if int(placeholders.sum()) != len(video):
+            raise ValueError(f"the prompt holds {int(placeholders.sum())} video placeholders for {len(video)} tokens")
+        positions = self.family.positions(self.model, input_ids, placeholders, token_set)
+        embeds = self.model.get_input_embeddings()(input_ids).masked_scatter(placeholders[..., None], video)
+        video_mask = placeholders & (placeholders.cumsum(dim=1) <= len(features))
         deepstack = tuple(level.reshape(-1, level.shape[-1]).to(self.device, dtype) for level in token_set.deepstack)
         return PromptInputs(input_ids, video_mask, embeds, positions, deepstack)
 
@@ -198,21 +199,21 @@ class VideoLLM:
         kept_video = token_set.kept_mask.reshape(-1).to(self.device)
         keep = torch.ones_like(full.video_mask[0])
         keep[full.video_mask[0]] = kept_video
-        embeds, positions = full.embeds[:, keep], full.positions[:, :, keep]
+        embeds, position_ids = full.embeds[:, keep], full.positions[..., keep]
         attention_mask = torch.ones(1, embeds.shape[1], dtype=torch.long, device=self.device)
         deepstack = [level[kept_video] for level in full.deepstack]
         start = time.perf_counter()
         logits, cache = _hf.language_model_step(
             self.model,
             embeds,
-            positions,
+            position_ids,
             attention_mask,
             _hf.new_cache(self.model),
             full.video_mask[:, keep],
             deepstack,
         )
         _sync(self.device)
-        return Prefill(logits, cache, positions, attention_mask, (time.perf_counter() - start) * 1e3)
+        return Prefill(logits, cache, position_ids, attention_mask, (time.perf_counter() - start) * 1e3)
 
     @torch.inference_mode()
     def generate(
@@ -243,7 +244,7 @@ class VideoLLM:
 
         generator = torch.Generator(device=device).manual_seed(seed)
         eos_ids = self._eos_ids()
-        next_position = state.positions[0, 0, -1] + 1
+        next_position = state.positions[..., -1:] + 1  # every axis of the last prompt token (text) + 1
         token_ids: list[int] = []
         stopped = False
         start = time.perf_counter()
@@ -256,9 +257,8 @@ class VideoLLM:
                 stopped = True
                 break
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones(1, 1)], dim=1)
-            position = (next_position + step).view(1, 1, 1).expand(3, 1, 1)
             embed = self.model.get_input_embeddings()(token.view(1, 1))
-            logits, cache = _hf.language_model_step(self.model, embed, position, attention_mask, cache)
+            logits, cache = _hf.language_model_step(self.model, embed, next_position + step, attention_mask, cache)
         _sync(device)
         decode_ms = (time.perf_counter() - start) * 1e3
 
