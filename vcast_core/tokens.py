@@ -14,6 +14,9 @@ from .frames import FrameStats
 from .policy import prune_tokens
 from .selection import select_tokens
 
+# How the kept tokens are numbered at prefill: at their positions in the full prompt (V-CAST),
+# or renumbered 0..n-1 as LLaVA-centric pruners do (1-D RoPE models only).
+POSITIONS = ("original", "compact")
 POOL = 2  # patches per token along each side of a frame
 
 

@@ -15,6 +15,7 @@ from . import _hf
 from .preprocess import fit_pixels, patchify, resize_frames
 
 MODEL_TYPES = ("qwen2_5_vl",)
+ROPE = "mrope"  # (t, h, w) positions, which renumbering would scramble
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
 

@@ -15,6 +15,7 @@ from . import _hf
 from .preprocess import fit_pixels, patchify, resize_frames
 
 MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
+ROPE = "mrope"  # (t, h, w) positions, which renumbering would scramble
 
 
 def pixel_values(clip: VideoClip, config: dict) -> tuple[Tensor, tuple[int, int, int]]:

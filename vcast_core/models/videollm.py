@@ -1,14 +1,16 @@
 """A loaded video LLM: encode a clip into a token set, then prefill the kept tokens and decode.
 
-Positions come from the model's own rule on the *full* sequence (Qwen's ``get_rope_index``)
-and are then sliced, so every kept token keeps its original position; decoding continues from
-the last prompt position + 1. Nothing global is patched: the prefill drives the model's
-language model directly with ``inputs_embeds``, so the same model behaves as before everywhere
-else.
+Positions come from the model's own rule on the *full* sequence (Qwen's ``get_rope_index``,
+LLaVA-OneVision's 0..L-1) and are then sliced, so every kept token keeps its original
+position; decoding continues from the last prompt position + 1. For 1-D RoPE models,
+``positions="compact"`` renumbers the kept sequence 0..L'-1 instead, as LLaVA-centric pruners
+do. Nothing global is patched: the prefill drives the model's language model directly with
+``inputs_embeds``, so the same model behaves as before everywhere else.
 
-What differs between families lives in one module per family (``qwen3_vl``, ``qwen2_5_vl``),
-each with the same functions: ``pixel_values``, ``frames_per_group``, ``group_timestamps``,
-``vision_tokens``, ``trailing_tokens``, ``positions``, ``prompt_text``.
+What differs between families lives in one module per family (``qwen3_vl``, ``qwen2_5_vl``,
+``llava_onevision``), each with the same functions: ``pixel_values``, ``frames_per_group``,
+``group_timestamps``, ``vision_tokens``, ``trailing_tokens``, ``positions``, ``prompt_text``,
+and ``ROPE`` (``"mrope"`` or ``"1d"``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from ..tokens import TokenSet
+from .._checks import check_choice
+from ..tokens import POSITIONS, TokenSet
 from ..video import VideoClip
 from . import _hf
 
@@ -33,8 +36,8 @@ class PromptInputs:
 
     input_ids: Tensor  # [1, L]
     video_mask: Tensor  # bool [1, L], True at the token set's T*P video tokens, which a policy may drop
-    embeds: Tensor  # [1, L, D], video features (and the family's trailing tokens) in the placeholders
-    positions: Tensor  # [3, 1, L] (Qwen's MRoPE), of the full sequence
+    embeds: Tensor  # [1, L, D], video features (and trailing tokens such as LLaVA's newline) in the placeholders
+    positions: Tensor  # [3, 1, L] (Qwen's MRoPE) or [1, L] (1-D RoPE), of the full sequence
     deepstack: tuple[Tensor, ...]  # per level [N_video, D], in placeholder order
 
 
@@ -44,7 +47,7 @@ class Prefill:
 
     logits: Tensor  # [1, vocab] at the last prompt position
     cache: object
-    positions: Tensor  # [..., L'] positions of the kept sequence, sliced from the full one
+    positions: Tensor  # [..., L'] positions of the kept sequence: sliced from the full one, or 0..L'-1 if compact
     attention_mask: Tensor  # [1, L']
     milliseconds: float
 
@@ -55,6 +58,7 @@ class Generation:
     token_ids: list[int]
     stats: dict
     stopped: bool  # True when should_stop ended decoding early
+    logits: Tensor | None = None  # [new tokens, vocab]: the logits each token was picked from, if asked for
 
     def summary(self) -> str:
         """The stats in three lines: tokens kept, times, peak memory."""
@@ -97,7 +101,7 @@ def _sync(device: torch.device) -> None:
 
 
 class VideoLLM:
-    """A Hugging Face video LLM with its family module (``qwen3_vl``, ``qwen2_5_vl``)."""
+    """A Hugging Face video LLM with its family module (``qwen3_vl``, ``qwen2_5_vl``, ``llava_onevision``)."""
 
     def __init__(
         self, model, tokenizer, processor_config: dict, model_type: str, family: ModuleType, path: str, video_processor
@@ -120,7 +124,7 @@ class VideoLLM:
         return "torch" if self.video_processor is None else "transformers"
 
     def pixel_values(self, clip: VideoClip) -> tuple[Tensor, tuple[int, int, int] | None]:
-        """The vision tower's input for ``clip``: Qwen's pixel rows ``[t*h*w, C*2*p*p]`` and grid (t, h, w)."""
+        """The vision tower's input for ``clip``: Qwen's pixel rows and grid (t, h, w), LLaVA's frames and None."""
         if self.video_processor is None:
             return self.family.pixel_values(clip, self.processor_config)
         return _hf.processor_pixels(self.video_processor, clip.frames, clip.source_fps, clip.indices)
@@ -171,7 +175,7 @@ class VideoLLM:
         """The full prompt with every video placeholder, and its positions by the model's own rule.
 
         The placeholders hold the token set's ``T*P`` features in order, then the family's trailing
-        tokens (embeddings the model places after them), which are kept like text.
+        tokens (LLaVA-OneVision's one image-newline token), which are kept like text.
         """
         self.check_token_set(token_set)
         text = self.family.prompt_text(token_set, prompt, system)
@@ -188,18 +192,33 @@ class VideoLLM:
         deepstack = tuple(level.reshape(-1, level.shape[-1]).to(self.device, dtype) for level in token_set.deepstack)
         return PromptInputs(input_ids, video_mask, embeds, positions, deepstack)
 
+    def check_positions(self, positions: str) -> None:
+        """Refuse an unknown position mode, and ``compact`` for a model whose positions are not 1-D."""
+        check_choice("positions", positions, POSITIONS)
+        if positions == "compact" and self.family.ROPE != "1d":
+            raise ValueError(
+                f"positions='compact' renumbers a 1-D RoPE sequence (llava_onevision); {self.model_type} places "
+                "tokens by (t, h, w) MRoPE positions, which renumbering would scramble. Use positions='original'."
+            )
+
     @torch.inference_mode()
-    def prefill(self, token_set: TokenSet, prompt: str, system: str | None = None) -> Prefill:
+    def prefill(
+        self, token_set: TokenSet, prompt: str, system: str | None = None, positions: str = "original"
+    ) -> Prefill:
         """Run the prompt through the language model with only the kept video tokens.
 
         Embeddings, positions, the attention mask, the visual-position mask and every DeepStack
-        level are sliced with the same kept indices; positions come from the full sequence.
+        level are sliced with the same kept indices; positions come from the full sequence
+        (``original``), or number the kept sequence 0..L'-1 (``compact``, 1-D RoPE models only).
         """
+        self.check_positions(positions)
         full = self.prompt_inputs(token_set, prompt, system)
         kept_video = token_set.kept_mask.reshape(-1).to(self.device)
         keep = torch.ones_like(full.video_mask[0])
         keep[full.video_mask[0]] = kept_video
         embeds, position_ids = full.embeds[:, keep], full.positions[..., keep]
+        if positions == "compact":
+            position_ids = torch.arange(embeds.shape[1], device=self.device).unsqueeze(0)
         attention_mask = torch.ones(1, embeds.shape[1], dtype=torch.long, device=self.device)
         deepstack = [level[kept_video] for level in full.deepstack]
         start = time.perf_counter()
@@ -222,35 +241,42 @@ class VideoLLM:
         prompt: str,
         *,
         system: str | None = None,
+        positions: str = "original",
         max_new_tokens: int = 128,
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int = 0,
         should_stop: Callable[[], bool] | None = None,
         stop_at_eos: bool = True,
+        output_logits: bool = False,
     ) -> Generation:
         """Prefill the kept video tokens with the prompt, then decode (greedy when ``temperature`` is 0).
 
-        ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens, for timing.
+        ``positions`` as for :meth:`prefill`. ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens,
+        for timing; ``output_logits=True`` keeps each step's logits (as transformers' ``generate`` does).
         """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if temperature < 0 or not 0 < top_p <= 1:
             raise ValueError(f"temperature must be >= 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+        self.check_positions(positions)
         device = self.device
         _peak_memory_reset(device)
-        state = self.prefill(token_set, prompt, system)
+        state = self.prefill(token_set, prompt, system, positions)
         logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
 
         generator = torch.Generator(device=device).manual_seed(seed)
         eos_ids = self._eos_ids()
         next_position = state.positions[..., -1:] + 1  # every axis of the last prompt token (text) + 1
         token_ids: list[int] = []
+        step_logits: list[Tensor] = []
         stopped = False
         start = time.perf_counter()
         for step in range(max_new_tokens):
             token = self._pick(logits, temperature, top_p, generator)
             token_ids.append(int(token))
+            if output_logits:
+                step_logits.append(logits[0])
             if (stop_at_eos and int(token) in eos_ids) or step == max_new_tokens - 1:
                 break
             if should_stop is not None and should_stop():
@@ -277,7 +303,8 @@ class VideoLLM:
             peak_memory_mb=_peak_memory_mb(device),
         )
         text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
-        return Generation(text=text, token_ids=token_ids, stats=stats, stopped=stopped)
+        kept_logits = torch.stack(step_logits) if output_logits else None
+        return Generation(text=text, token_ids=token_ids, stats=stats, stopped=stopped, logits=kept_logits)
 
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
