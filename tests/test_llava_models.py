@@ -1,6 +1,10 @@
 """Pruned prefill and generation on a tiny random LLaVA-OneVision checkpoint, against the class's own paths."""
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +15,7 @@ from vcast_core.random_checkpoint import write_random_checkpoint
 from vcast_core.tokens import prune
 from vcast_core.video import load_video
 
+ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "What happens in this video?"
 FRAMES = 8
 
@@ -187,3 +192,14 @@ def test_what_does_not_fit_is_refused(llm, token_set, video_clip):
         llm.family.vision_tokens(llm.model, pixels)
     with pytest.raises(ValueError, match="expects {'height', 'width'}"):
         llm.family.pixel_values(video_clip, dict(small, size={"shortest_edge": 384}))
+
+
+def test_command_line_with_compact_positions(checkpoint, video_path):
+    argv = [sys.executable, "-m", "vcast_core", "run", str(video_path), "--model", str(checkpoint), "--frames", "4"]
+    result = subprocess.run(
+        [*argv, "--positions", "compact", "--max-new-tokens", "3", "--json"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["stats"]["video_tokens_total"] == 4 * 196 and len(report["kept_per_frame"]) == 4
+    assert report["stats"]["video_tokens_kept"] == round(0.25 * 4 * 196)
