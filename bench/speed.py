@@ -9,6 +9,8 @@ as a ratio to the unpruned run (ratio 1) of the same frame count. Prints a markd
     python bench/speed.py                                  # scaled-down Qwen3-VL on the CPU
     python bench/speed.py --model models/LLM/Qwen3-VL-8B-Instruct --device cuda
     python bench/speed.py --config qwen3-vl-8b --device cuda --dtype bfloat16   # random weights
+    python bench/speed.py --config llava-onevision-7b --device cuda --dtype bfloat16
+    python bench/speed.py --family llava_onevision                 # scaled-down LLaVA-OneVision on the CPU
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vcast_core import ALLOCATION_METHODS, SELECTION_METHODS, load_video, prune  # noqa: E402
-from vcast_core.random_checkpoint import SIZES, random_videollm  # noqa: E402
+from vcast_core.random_checkpoint import CONFIG_BUILDERS, SIZES, random_videollm  # noqa: E402
 
 PROMPT = "What happens in this video?"
 TIMES = ("video_decode_ms", "encode_ms", "policy_ms", "prefill_ms", "decode_ms")
 FIGURES = ("policy_ms", "prefill_ms", "decode_ms", "peak_memory_mb", "prompt_tokens", "video_tokens_kept")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+FAMILY_PREFIXES = {"qwen2.5": "qwen2_5_vl", "llava-onevision": "llava_onevision"}  # --config name -> family
 
 
 def write_clip(path: Path, frames: int, side: int, fps: int = 30) -> Path:
@@ -99,9 +102,11 @@ def main() -> None:
         "--config",
         choices=list(SIZES),
         default="small",
-        help="a random-weight configuration (default: small, a scaled-down Qwen3-VL)",
+        help="a random-weight configuration (default: small, a scaled-down model of --family)",
     )
-    parser.add_argument("--family", choices=["qwen3_vl", "qwen2_5_vl"], help="for --config (default from its name)")
+    parser.add_argument(
+        "--family", choices=sorted(CONFIG_BUILDERS), help="for --config (default from its name, else qwen3_vl)"
+    )
     parser.add_argument("--frames", default="16,32,64", help="sampled frame counts (default 16,32,64)")
     parser.add_argument("--ratios", default="1,0.5,0.25,0.15,0.1")
     parser.add_argument("--allocators", default=",".join(ALLOCATION_METHODS))
@@ -122,7 +127,9 @@ def main() -> None:
         llm = load_videollm(args.model, device=device, dtype=str(dtype).removeprefix("torch."))
         name = args.model.name
     else:
-        family = args.family or ("qwen2_5_vl" if args.config.startswith("qwen2.5") else "qwen3_vl")
+        family = args.family or next(
+            (family for prefix, family in FAMILY_PREFIXES.items() if args.config.startswith(prefix)), "qwen3_vl"
+        )
         llm = random_videollm(family, args.config, device=device, dtype=dtype)
         name = f"{family} {args.config} (random weights)"
     card = (

@@ -11,6 +11,7 @@ import folder_paths
 from comfy_api.latest import io, ui
 
 from ..vcast_core.errors import ModelError
+from ..vcast_core.tokens import POSITIONS
 from .sockets import CATEGORY, Clip, Tokens, VideoLLM, tokens_input
 
 MODEL_FOLDER = "LLM"
@@ -38,7 +39,8 @@ class LoadVideoLLM(io.ComfyNode):
             node_id="VCast_LoadVideoLLM",
             display_name="Load VideoLLM",
             category=f"{CATEGORY}/model",
-            description="Load a Qwen3-VL or Qwen2.5-VL checkpoint folder from models/LLM: offline, safetensors only.",
+            description="Load a Qwen3-VL, Qwen2.5-VL or LLaVA-OneVision checkpoint folder from models/LLM: "
+            "offline, safetensors only.",
             inputs=[
                 io.Combo.Input(
                     "model", options=sorted(model_folders()), tooltip="A checkpoint folder under models/LLM."
@@ -108,7 +110,7 @@ class PrefillGenerate(io.ComfyNode):
             node_id="VCast_PrefillGenerate",
             display_name="VideoLLM Prefill+Generate",
             category=f"{CATEGORY}/model",
-            description="Prefill the kept video tokens at their original positions with the prompt, then generate.",
+            description="Prefill the kept video tokens (at their original positions by default), then generate.",
             inputs=[
                 VideoLLM.Input("model", tooltip="From Load VideoLLM."),
                 tokens_input(),
@@ -122,17 +124,28 @@ class PrefillGenerate(io.ComfyNode):
                 io.Int.Input(
                     "seed", default=0, min=0, max=2**31 - 1, control_after_generate=True, tooltip="Seed for sampling."
                 ),
+                io.Combo.Input(
+                    "positions",
+                    options=list(POSITIONS),
+                    default="original",
+                    optional=True,
+                    tooltip="original: kept tokens keep their positions (V-CAST). compact: renumber the kept "
+                    "sequence 0..n-1 as LLaVA-centric pruners do (LLaVA-OneVision only).",
+                ),
             ],
             outputs=[io.String.Output(display_name="answer")],
             is_output_node=True,
         )
 
     @classmethod
-    def execute(cls, model, tokens, prompt, system, max_new_tokens, temperature, top_p, seed) -> io.NodeOutput:
+    def execute(
+        cls, model, tokens, prompt, system, max_new_tokens, temperature, top_p, seed, positions="original"
+    ) -> io.NodeOutput:
         result = model.generate(
             tokens,
             prompt,
             system=system or None,
+            positions=positions,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_p=top_p,

@@ -139,7 +139,7 @@ def _selector(node_id, name, method, description, extra_inputs=list):
                 return io.NodeOutput(pruned)
             if clip.indices != tokens.frame_indices:
                 raise TokenSetError("the clip is not the one these tokens were encoded from; connect that clip")
-            preview = kept_overlay(clip.frames, pruned.kept_mask, pruned.token_grid)
+            preview = kept_overlay(clip.frames, pruned.kept_mask, pruned.token_grid, pruned.frames_per_group)
             return io.NodeOutput(pruned, ui=ui.PreviewImage(preview, cls=cls))
 
     Selector.__name__ = Selector.__qualname__ = node_id.removeprefix("VCast_")

@@ -75,12 +75,13 @@ def pack():
 
 @pytest.fixture(scope="module")
 def comfy_home(pack, tmp_path_factory):
-    """A ComfyUI home (a clip in input/, a tiny Qwen3-VL in models/LLM/) and the pack's nodes by id."""
+    """A ComfyUI home (a clip in input/, a tiny Qwen3-VL and LLaVA-OneVision in models/LLM/) and the nodes by id."""
     import folder_paths
 
     home = tmp_path_factory.mktemp("comfyui")
     folder_paths.use_base(str(home))
     write_square_video(home / "input" / "clip.mp4", frames=40, width=224, height=160)
     write_random_checkpoint(home / "models" / "LLM" / "tiny-qwen3", "qwen3_vl")
+    write_random_checkpoint(home / "models" / "LLM" / "tiny-llava", "llava_onevision")
     nodes = asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list())
     return home, {node.define_schema().node_id: node for node in nodes}

@@ -52,6 +52,18 @@ def test_speed_benchmark_reports_every_configuration_against_the_unpruned_run(tm
     assert result.stdout.count("\n| 4 |") + result.stdout.count("\n| 6 |") == 6  # the markdown table
 
 
+def test_speed_benchmark_takes_the_llava_onevision_family(tmp_path):
+    out = tmp_path / "speed.json"
+    command = [sys.executable, "bench/speed.py", "--config", "tiny", "--family", "llava_onevision", "--frames", "2"]
+    command += ["--ratios", "1,0.5", "--allocators", "curvature", "--selectors", "dual_anchor", "--repeats", "1"]
+    command += ["--new-tokens", "2", "--side", "64", "--json", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["model"] == "llava_onevision tiny (random weights)"
+    assert [row["video_tokens_kept"] for row in report["rows"]] == [2 * 196, 196]
+
+
 def fidelity_module():
     import importlib.util
 

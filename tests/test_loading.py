@@ -91,6 +91,8 @@ def test_command_line_end_to_end(checkpoint, tmp_path):
     assert text.returncode == 0 and "video tokens kept:" in text.stdout
     failed = subprocess.run(argv + ["--ratio", "2"], cwd=ROOT, capture_output=True, text=True)
     assert failed.returncode == 2 and failed.stderr.startswith("error: ratio must be a number in (0, 1]")
+    compact = subprocess.run(argv + ["--positions", "compact"], cwd=ROOT, capture_output=True, text=True)
+    assert compact.returncode == 2 and "error: positions='compact' renumbers a 1-D RoPE sequence" in compact.stderr
     no_video = [*argv[:4], str(tmp_path / "none.mp4"), *argv[5:]]
     missing = subprocess.run(no_video, cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -6,6 +6,8 @@ import pytest
 import torch
 from conftest import write_square_video
 
+from vcast_core.previews import kept_overlay
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -110,6 +112,50 @@ def test_the_whole_graph_answers_and_previews(comfy_home, pipeline):
     assert isinstance(answer, str) and answer in answered.ui.value and "video tokens kept" in answered.ui.value
     info = run(nodes, "VCast_TokenSetInfo", tokens=pruned).values[0]
     assert f"kept {int(pruned.kept_mask.sum())} of {tokens.frames * tokens.tokens_per_frame}" in info
+
+
+def test_a_llava_onevision_checkpoint_runs_through_the_same_nodes(comfy_home, pipeline):
+    _, nodes = comfy_home
+    clip = pipeline["clip"]
+    model = run(
+        nodes, "VCast_LoadVideoLLM", model="tiny-llava", dtype="float32", device="cpu", attention="sdpa"
+    ).values[0]
+    tokens = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip).values[0]
+    assert tokens.features.shape[:2] == (8, 196) and tokens.frames_per_group == 1
+    budget = run(nodes, "VCast_UniformAllocator", tokens=tokens, ratio=0.25, min_per_frame=1).values[0]
+    selected = run(nodes, "VCast_DualAnchorSelector", tokens=tokens, budget=budget, clip=clip)
+    pruned, preview = selected.values[0], selected.ui.value
+    assert preview.shape == (8, 160, 224, 3)  # each sampled frame shows its own kept tokens on a 14x14 grid
+    assert torch.equal(preview, kept_overlay(clip.frames, pruned.kept_mask, (14, 14), frames_per_group=1))
+    for positions in ("original", "compact"):
+        answered = run(
+            nodes,
+            "VCast_PrefillGenerate",
+            model=model,
+            tokens=pruned,
+            prompt="What happens?",
+            system="",
+            max_new_tokens=3,
+            temperature=0.0,
+            top_p=1.0,
+            seed=0,
+            positions=positions,
+        )
+        assert "video tokens kept: 392 of 1568" in answered.ui.value
+    with pytest.raises(ValueError, match="renumbers a 1-D RoPE sequence"):
+        run(
+            nodes,
+            "VCast_PrefillGenerate",
+            model=pipeline["model"],
+            tokens=pipeline["tokens"],
+            prompt="What happens?",
+            system="",
+            max_new_tokens=1,
+            temperature=0.0,
+            top_p=1.0,
+            seed=0,
+            positions="compact",
+        )
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from vcast_core.models import load_videollm, qwen2_5_vl, qwen3_vl
+from vcast_core.models import llava_onevision, load_videollm, qwen2_5_vl, qwen3_vl
 from vcast_core.models.preprocess import fit_pixels
 from vcast_core.random_checkpoint import write_random_checkpoint
 from vcast_core.video import VideoClip
 
-FAMILIES = {"qwen3_vl": qwen3_vl, "qwen2_5_vl": qwen2_5_vl}
+FAMILIES = {"qwen3_vl": qwen3_vl, "qwen2_5_vl": qwen2_5_vl, "llava_onevision": llava_onevision}
 
 
 def random_clip(frames, height, width, seed=0):

@@ -18,7 +18,7 @@ def test_budget_chart_bars_scale_with_the_budget():
 def test_kept_overlay_dims_dropped_patches_of_their_group():
     frames = torch.full((4, 8, 8, 3), 200, dtype=torch.uint8)
     kept = torch.tensor([[True, False, False, True], [False, False, False, False]])  # 2 groups on a 2x2 token grid
-    overlay = kept_overlay(frames, kept, token_grid=(2, 2))
+    overlay = kept_overlay(frames, kept, token_grid=(2, 2), frames_per_group=2)
     assert overlay.shape == (4, 8, 8, 3)
     bright, dim = 200 / 255, 200 / 255 * 0.25
     for frame in (0, 1):  # group 0: top-left and bottom-right kept
@@ -29,3 +29,10 @@ def test_kept_overlay_dims_dropped_patches_of_their_group():
             overlay[frame, 7, 0], torch.tensor(dim)
         )
     assert torch.allclose(overlay[2:], torch.tensor(dim))  # group 1 dropped everything
+
+
+def test_kept_overlay_with_one_frame_per_group():
+    frames = torch.full((2, 4, 4, 3), 255, dtype=torch.uint8)
+    kept = torch.tensor([[True, True, True, True], [False, False, False, False]])  # LLaVA: a group is one frame
+    overlay = kept_overlay(frames, kept, token_grid=(2, 2), frames_per_group=1)
+    assert torch.allclose(overlay[0], torch.tensor(1.0)) and torch.allclose(overlay[1], torch.tensor(0.25))

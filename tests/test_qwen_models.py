@@ -166,6 +166,11 @@ def test_a_token_set_from_another_model_is_refused(llm, token_set):
         llm.generate(replace(token_set, features=token_set.features[..., :8]), PROMPT, max_new_tokens=1)
 
 
+def test_compact_positions_are_refused_for_mrope_models(llm, token_set):
+    with pytest.raises(ValueError, match=f"renumbers a 1-D RoPE sequence .*; {llm.model_type} places tokens by"):
+        llm.prefill(token_set, PROMPT, positions="compact")
+
+
 def test_a_mask_from_select_tokens_drives_the_prefill(llm, token_set):
     import vcast_core
 

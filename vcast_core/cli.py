@@ -16,6 +16,7 @@ from .errors import InputError, VCastError
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS
 from .synthetic import shot_clip
+from .tokens import POSITIONS
 from .video import BACKENDS, MAX_MEMORY_GB
 
 BAR_WIDTH = 40
@@ -61,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
         "chosen policy, then prefill and generate. Prints the answer and the run's statistics.",
     )
     run.add_argument("video", type=Path, help="the video file")
-    run.add_argument("--model", type=Path, required=True, help="a local checkpoint folder (Qwen3-VL or Qwen2.5-VL)")
+    run.add_argument(
+        "--model", type=Path, required=True, help="a local checkpoint folder (Qwen3-VL, Qwen2.5-VL or LLaVA-OneVision)"
+    )
     run.add_argument("--prompt", default="Describe this video.", help="the question (default: describe the video)")
     run.add_argument("--system", help="a system prompt")
     sampling = run.add_mutually_exclusive_group()
@@ -80,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ratio", type=float, default=0.25, help="share of visual tokens kept, in (0, 1] (default 0.25)")
     run.add_argument("--allocator", choices=ALLOCATION_METHODS, default="curvature")
     run.add_argument("--selector", choices=SELECTION_METHODS, default="dual_anchor")
+    run.add_argument(
+        "--positions",
+        choices=POSITIONS,
+        default="original",
+        help="original: kept tokens keep their positions (V-CAST, default); compact: renumber the kept "
+        "sequence 0..n-1 as LLaVA-centric pruners do (1-D RoPE models: LLaVA-OneVision)",
+    )
     run.add_argument("--max-new-tokens", type=int, default=128)
     run.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily (default)")
     run.add_argument("--top-p", type=float, default=1.0)
@@ -180,11 +190,13 @@ def run_video(args: argparse.Namespace) -> None:
     )
     transformers_logging.disable_progress_bar()
     llm = load_videollm(args.model, device=args.device, dtype=args.dtype, attention=args.attention)
+    llm.check_positions(args.positions)  # before the slow steps
     token_set = prune(llm.encode(clip), args.ratio, args.allocator, args.selector)
     result = llm.generate(
         token_set,
         args.prompt,
         system=args.system,
+        positions=args.positions,
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
         top_p=args.top_p,
@@ -196,7 +208,8 @@ def run_video(args: argparse.Namespace) -> None:
         print(json.dumps(dict(report, kept_per_frame=result.stats["kept_per_frame"], video=clip.describe())))
         return
     print(result.text)
-    print(f"\n{clip.describe()}\n{llm!r}\n{args.allocator} + {args.selector}, ratio {args.ratio}\n{result.summary()}")
+    policy = f"{args.allocator} + {args.selector}, ratio {args.ratio}, {args.positions} positions"
+    print(f"\n{clip.describe()}\n{llm!r}\n{policy}\n{result.summary()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

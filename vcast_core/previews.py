@@ -30,7 +30,7 @@ def budget_chart(
 
 
 def kept_overlay(
-    frames: Tensor, kept: Tensor, token_grid: tuple[int, int], frames_per_group: int = 2, dim: float = 0.25
+    frames: Tensor, kept: Tensor, token_grid: tuple[int, int], frames_per_group: int, dim: float = 0.25
 ) -> Tensor:
     """The sampled frames with the patches of dropped tokens dimmed to ``dim`` of their brightness.
 

@@ -22,6 +22,8 @@ SPECIAL_TOKENS = (
     "<|image_pad|>",
     "<|video_pad|>",
 )
+# LLaVA-OneVision's checkpoints add its two placeholders to Qwen2's tokenizer.
+EXTRA_TOKENS = {"llava_onevision": ("<image>", "<video>")}
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 _CORPUS = [
@@ -72,11 +74,26 @@ SIZES = {
         vision_heads=16,
         vocab=152064,
     ),
+    "llava-onevision-7b": dict(  # Qwen2-7B with SigLIP-so400m minus its last layer, as llava-onevision-qwen2-7b-ov-hf
+        hidden=3584,
+        layers=28,
+        heads=28,
+        kv_heads=4,
+        intermediate=18944,
+        vision_hidden=1152,
+        vision_depth=26,
+        vision_intermediate=4304,
+        vision_heads=16,
+        vocab=152128,
+    ),
 }
 
 
-def write_tokenizer(folder: Path):
-    """A byte-level BPE tokenizer with Qwen's special tokens, trained in code; returns the HF tokenizer."""
+def write_tokenizer(folder: Path, extra_tokens: tuple[str, ...] = ()):
+    """A byte-level BPE tokenizer with Qwen's special tokens (and ``extra_tokens``), trained in code.
+
+    Returns the HF tokenizer.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     bpe = Tokenizer(models.BPE(unk_token=None))
@@ -84,7 +101,7 @@ def write_tokenizer(folder: Path):
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=512,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, *extra_tokens],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -108,7 +125,7 @@ def _token_ids(tokenizer) -> dict:
 
 
 def _text_config(tokenizer, size: dict) -> dict:
-    """The language-model settings both families share."""
+    """The language-model settings every family shares."""
     return dict(
         vocab_size=size.get("vocab", len(tokenizer)),
         hidden_size=size["hidden"],
@@ -126,7 +143,7 @@ def _text_config(tokenizer, size: dict) -> dict:
 
 
 def _vision_config(size: dict, patch: int) -> dict:
-    """The vision-tower settings both families share."""
+    """The vision-tower settings both Qwen families share."""
     return dict(
         depth=size["vision_depth"],
         hidden_size=size["vision_hidden"],
@@ -206,10 +223,47 @@ def _qwen3_vl_config(tokenizer, size: dict, moe: bool = False):
     return config, processor
 
 
+def _llava_onevision_config(tokenizer, size: dict):
+    from transformers import LlavaOnevisionConfig
+
+    text = dict(_text_config(tokenizer, size), model_type="qwen2", rope_theta=1e6)
+    vision = dict(
+        model_type="siglip_vision_model",
+        hidden_size=size["vision_hidden"],
+        intermediate_size=size.get("vision_intermediate", 2 * size["vision_hidden"]),
+        num_hidden_layers=size["vision_depth"],
+        num_attention_heads=size.get("vision_heads", max(1, size["vision_hidden"] // 16)),
+        image_size=384,
+        patch_size=14,
+        vision_use_head=False,
+    )
+    config = LlavaOnevisionConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+    )
+    # The checkpoints' video_preprocessor_config.json: SigLIP's square input and normalisation.
+    processor = dict(
+        size={"height": 384, "width": 384},
+        resample=3,
+        rescale_factor=1 / 255,
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
+        do_resize=True,
+        do_rescale=True,
+        do_normalize=True,
+    )
+    return config, processor
+
+
 CONFIG_BUILDERS = {
     "qwen2_5_vl": _qwen2_5_vl_config,
     "qwen3_vl": _qwen3_vl_config,
     "qwen3_vl_moe": lambda tokenizer, size: _qwen3_vl_config(tokenizer, size, moe=True),
+    "llava_onevision": _llava_onevision_config,
 }
 
 
@@ -219,7 +273,7 @@ def write_random_checkpoint(folder: str | Path, model_type: str, size: str = "ti
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = write_tokenizer(folder)
+    tokenizer = write_tokenizer(folder, EXTRA_TOKENS.get(model_type, ()))
     config, processor = CONFIG_BUILDERS[model_type](tokenizer, SIZES[size])
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
@@ -237,7 +291,7 @@ def random_videollm(model_type: str, size: str = "small", device: str = "cpu", d
     from .models import FAMILIES, VideoLLM
 
     with tempfile.TemporaryDirectory() as folder:
-        tokenizer = write_tokenizer(Path(folder))
+        tokenizer = write_tokenizer(Path(folder), EXTRA_TOKENS.get(model_type, ()))
     config, processor = CONFIG_BUILDERS[model_type](tokenizer, SIZES[size])
     torch.manual_seed(seed)
     with torch.device(device):

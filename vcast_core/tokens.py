@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -16,18 +15,25 @@ from .frames import FrameStats
 from .policy import prune_tokens
 from .selection import select_tokens
 
+# How the kept tokens are numbered at prefill: at their positions in the full prompt (V-CAST),
+# or renumbered 0..n-1 as LLaVA-centric pruners do (1-D RoPE models only).
+POSITIONS = ("original", "compact")
+POOL = 2  # patches per token along each side of a frame
+
 
 @dataclass(frozen=True)
 class TokenSet:
     """Visual tokens of one clip, per temporal group ("frame"), ready to prefill.
 
     ``features`` is ``[T, P, D]`` in LLM width, in the model's token order (raster order within
-    a group); ``deepstack`` holds Qwen3-VL's per-level companions, each ``[T, P, D]``.
+    a group); ``deepstack`` holds Qwen3-VL's per-level companions, each ``[T, P, D]``. Tokens the
+    model adds once per video and never from the frames (LLaVA-OneVision's image newline) are
+    not in it: they come from the model at prefill and are always kept.
     """
 
     model_type: str
     features: Tensor  # [T, P, D]
-    grid: tuple[int, int, int]  # (t, h, w) in vision patches, as the model's video_grid_thw
+    grid: tuple[int, int, int]  # (t, h, w) in vision patches: Qwen's video_grid_thw; LLaVA (T, 27, 27) per frame
     deepstack: tuple[Tensor, ...]  # Qwen3-VL: one [T, P, D] per level; empty otherwise
     timestamps: tuple[float, ...]  # seconds, per temporal group
     frame_indices: tuple[int, ...]  # source frame index of every sampled frame
@@ -46,15 +52,22 @@ class TokenSet:
 
     @property
     def token_grid(self) -> tuple[int, int]:
-        """(rows, columns) of merged tokens in a frame: the vision grid divided by the merge size.
+        """(rows, columns) of tokens in a frame: the patch grid pooled 2x2, each side rounded up.
 
-        Raises TokenSetError when the grid does not fit the features (``T`` groups of ``P`` tokens).
+        Every supported family pools so: Qwen's patch merger divides even sides exactly,
+        LLaVA-OneVision's bilinear pooling takes SigLIP's 27x27 patches to 14x14. Raises
+        TokenSetError when the grid does not fit the features (``T`` groups of ``P`` tokens).
         """
         frames, height, width = self.grid
-        merge = math.isqrt(height * width // self.tokens_per_frame)
-        if frames != self.frames or merge * merge * self.tokens_per_frame != height * width:
+        rows, columns = -(-height // POOL), -(-width // POOL)
+        if frames != self.frames or rows * columns != self.tokens_per_frame:
             raise TokenSetError(f"grid {self.grid} does not fit features of shape {tuple(self.features.shape)}")
-        return height // merge, width // merge
+        return rows, columns
+
+    @property
+    def frames_per_group(self) -> int:
+        """Sampled frames per temporal group: 2 for Qwen (the last group may repeat a frame), 1 for LLaVA."""
+        return -(-len(self.frame_indices) // self.frames)
 
     @property
     def kept_mask(self) -> Tensor:

@@ -8,11 +8,13 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelError
-from . import qwen2_5_vl, qwen3_vl
+from . import llava_onevision, qwen2_5_vl, qwen3_vl
 from ._hf import load_video_processor
 from .videollm import Generation, PromptInputs, VideoLLM
 
-FAMILIES = {model_type: family for family in (qwen3_vl, qwen2_5_vl) for model_type in family.MODEL_TYPES}
+FAMILIES = {
+    model_type: family for family in (qwen3_vl, qwen2_5_vl, llava_onevision) for model_type in family.MODEL_TYPES
+}
 SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
 MIN_TRANSFORMERS = (4, 57)
 ATTENTIONS = ("sdpa", "eager", "flash_attention_2")

@@ -70,13 +70,16 @@ def load_video_processor(folder):
     return processor
 
 
-def processor_pixels(processor, frames: Tensor, fps: float, indices) -> tuple[Tensor, tuple[int, int, int]]:
-    """Pixel rows and grid from the Hugging Face video processor, for frames already sampled.
+def processor_pixels(processor, frames: Tensor, fps: float, indices) -> tuple[Tensor, tuple[int, int, int] | None]:
+    """Pixels and grid from the Hugging Face video processor, for frames already sampled.
 
-    ``fps`` and ``indices`` only fill the processor's metadata; they do not change the pixels.
+    Qwen's processors give pixel rows and ``video_grid_thw``; LLaVA-OneVision's gives frames
+    ``[1, T, 3, H, W]`` and no grid (None). ``fps`` and ``indices`` only fill the processor's
+    metadata; they do not change the pixels.
     """
     from transformers.video_utils import VideoMetadata
 
     metadata = VideoMetadata(total_num_frames=len(indices), fps=fps, frames_indices=list(indices))
     out = processor(videos=[frames.numpy()], return_tensors="pt", do_sample_frames=False, video_metadata=[metadata])
-    return out["pixel_values_videos"], tuple(int(v) for v in out["video_grid_thw"][0])
+    grid = out.get("video_grid_thw")
+    return out["pixel_values_videos"], None if grid is None else tuple(int(v) for v in grid[0])

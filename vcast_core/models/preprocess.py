@@ -1,4 +1,4 @@
-"""Pixels for the Qwen vision towers, from the checkpoint's processor configuration, in plain torch.
+"""Pixels for the vision towers, from the checkpoint's processor configuration, in plain torch.
 
 Follows transformers' video processors step for step: the same frame size rule, bicubic
 antialiased resizing of the uint8 frames (the kernel torchvision itself calls on the CPU),
@@ -25,6 +25,13 @@ def resize_frames(frames: Tensor, height: int, width: int) -> Tensor:
     return F.interpolate(x.contiguous(), size=(height, width), mode="bicubic", align_corners=False, antialias=True)
 
 
+def normalize(x: Tensor, mean, std, rescale: float = 1 / 255) -> Tensor:
+    """uint8 ``[N, 3, H, W]`` -> float32 ``(x * rescale - mean) / std``, in the processors' fused arithmetic."""
+    mean = (torch.tensor(mean) * (1.0 / rescale)).view(1, 3, 1, 1)
+    std = (torch.tensor(std) * (1.0 / rescale)).view(1, 3, 1, 1)
+    return (x.float() - mean) / std
+
+
 def patchify(
     x: Tensor, mean, std, patch: int, merge: int, temporal: int, rescale: float = 1 / 255
 ) -> tuple[Tensor, tuple[int, int, int]]:
@@ -32,10 +39,7 @@ def patchify(
 
     Pads the frame count to a multiple of ``temporal`` by repeating the last frame, as the models' processors do.
     """
-    # rescale and normalise fused into one step, in the processors' float32 arithmetic
-    mean = (torch.tensor(mean) * (1.0 / rescale)).view(1, 3, 1, 1)
-    std = (torch.tensor(std) * (1.0 / rescale)).view(1, 3, 1, 1)
-    x = (x.float() - mean) / std
+    x = normalize(x, mean, std, rescale)
     if pad := -x.shape[0] % temporal:
         x = torch.cat([x, x[-1:].expand(pad, -1, -1, -1)])
     frames, channels, height, width = x.shape

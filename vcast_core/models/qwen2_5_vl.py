@@ -1,4 +1,4 @@
-"""Qwen2.5-VL: pixels, prompt and position extras.
+"""Qwen2.5-VL: pixels, vision tokens, prompt and positions.
 
 The whole clip is one block ``<|vision_start|>`` + one pad per token + ``<|vision_end|>``;
 time enters the positions through ``second_per_grid_ts``.
@@ -11,9 +11,11 @@ from torch import Tensor
 
 from ..tokens import TokenSet
 from ..video import VideoClip
+from . import _hf
 from .preprocess import fit_pixels, patchify, resize_frames
 
 MODEL_TYPES = ("qwen2_5_vl",)
+ROPE = "mrope"  # (t, h, w) positions, which renumbering would scramble
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
 
@@ -48,3 +50,28 @@ def prompt_text(token_set: TokenSet, question: str, system: str | None) -> str:
 
 def rope_extras(token_set: TokenSet) -> dict:
     return {"second_per_grid_ts": torch.tensor([token_set.seconds_per_group])}
+
+
+def frames_per_group(config: dict) -> int:
+    return config["temporal_patch_size"]
+
+
+def vision_tokens(model, pixels: Tensor, grid: tuple[int, int, int]) -> tuple[Tensor, tuple[Tensor, ...], tuple]:
+    """The vision tower once over the clip: features ``[T, P, D]``, DeepStack levels like them, and the grid."""
+    grid_thw = torch.tensor([grid], device=model.device)
+    embeds, deepstack = _hf.video_features(model, pixels.to(model.device, model.model.visual.dtype), grid_thw)
+    merge = model.config.vision_config.spatial_merge_size
+    shape = (grid[0], grid[1] * grid[2] // merge**2, -1)
+    return embeds.reshape(shape), tuple(level.reshape(shape) for level in deepstack), grid
+
+
+def trailing_tokens(model) -> Tensor:
+    """Nothing follows the video tokens in their placeholders."""
+    return model.get_input_embeddings().weight[:0]
+
+
+def positions(model, input_ids: Tensor, placeholders: Tensor, token_set: TokenSet) -> Tensor:
+    """``[3, 1, L]`` (t, h, w) positions of the full prompt from the model's own ``get_rope_index``."""
+    grid_thw = torch.tensor([token_set.grid], device=input_ids.device)
+    extras = {name: value.to(input_ids.device) for name, value in rope_extras(token_set).items()}
+    return _hf.rope_index(model, input_ids, placeholders.long() * 2, grid_thw, **extras)

@@ -1,4 +1,4 @@
-"""Qwen3-VL (dense and MoE): pixels, prompt and position extras.
+"""Qwen3-VL (dense and MoE): pixels, vision tokens, prompt and positions.
 
 Each temporal group of two frames is its own block in the prompt, preceded by its timestamp
 in text: ``<1.5 seconds><|vision_start|>`` + one pad per token + ``<|vision_end|>``.
@@ -6,13 +6,16 @@ in text: ``<1.5 seconds><|vision_start|>`` + one pad per token + ``<|vision_end|
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from ..tokens import TokenSet
 from ..video import VideoClip
+from . import _hf
 from .preprocess import fit_pixels, patchify, resize_frames
 
 MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
+ROPE = "mrope"  # (t, h, w) positions, which renumbering would scramble
 
 
 def pixel_values(clip: VideoClip, config: dict) -> tuple[Tensor, tuple[int, int, int]]:
@@ -49,3 +52,27 @@ def prompt_text(token_set: TokenSet, question: str, system: str | None) -> str:
 
 def rope_extras(token_set: TokenSet) -> dict:
     return {}
+
+
+def frames_per_group(config: dict) -> int:
+    return config["temporal_patch_size"]
+
+
+def vision_tokens(model, pixels: Tensor, grid: tuple[int, int, int]) -> tuple[Tensor, tuple[Tensor, ...], tuple]:
+    """The vision tower once over the clip: features ``[T, P, D]``, DeepStack levels like them, and the grid."""
+    grid_thw = torch.tensor([grid], device=model.device)
+    embeds, deepstack = _hf.video_features(model, pixels.to(model.device, model.model.visual.dtype), grid_thw)
+    merge = model.config.vision_config.spatial_merge_size
+    shape = (grid[0], grid[1] * grid[2] // merge**2, -1)
+    return embeds.reshape(shape), tuple(level.reshape(shape) for level in deepstack), grid
+
+
+def trailing_tokens(model) -> Tensor:
+    """Nothing follows the video tokens in their placeholders."""
+    return model.get_input_embeddings().weight[:0]
+
+
+def positions(model, input_ids: Tensor, placeholders: Tensor, token_set: TokenSet) -> Tensor:
+    """``[3, 1, L]`` (t, h, w) positions of the full prompt from the model's own ``get_rope_index``."""
+    grid_thw = torch.tensor([token_set.grid], device=input_ids.device)
+    return _hf.rope_index(model, input_ids, placeholders.long() * 2, grid_thw)

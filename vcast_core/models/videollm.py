@@ -1,9 +1,16 @@
 """A loaded video LLM: encode a clip into a token set, then prefill the kept tokens and decode.
 
-Positions come from the model's own ``get_rope_index`` on the *full* sequence and are then
-sliced, so every kept token keeps its original (t, h, w) position; decoding continues from the
-last prompt position + 1. Nothing global is patched: the prefill drives the model's language
-model directly with ``inputs_embeds``, so the same model behaves as before everywhere else.
+Positions come from the model's own rule on the *full* sequence (Qwen's ``get_rope_index``,
+LLaVA-OneVision's 0..L-1) and are then sliced, so every kept token keeps its original
+position; decoding continues from the last prompt position + 1. For 1-D RoPE models,
+``positions="compact"`` renumbers the kept sequence 0..L'-1 instead, as LLaVA-centric pruners
+do. Nothing global is patched: the prefill drives the model's language model directly with
+``inputs_embeds``, so the same model behaves as before everywhere else.
+
+What differs between families lives in one module per family (``qwen3_vl``, ``qwen2_5_vl``,
+``llava_onevision``), each with the same functions: ``pixel_values``, ``frames_per_group``,
+``group_timestamps``, ``vision_tokens``, ``trailing_tokens``, ``positions``, ``prompt_text``,
+and ``ROPE`` (``"mrope"`` or ``"1d"``).
 """
 
 from __future__ import annotations
@@ -18,20 +25,21 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from .._checks import check_choice
 from ..errors import InputError, MemoryLimitError, TokenSetError
-from ..tokens import TokenSet
+from ..tokens import POSITIONS, TokenSet
 from ..video import VideoClip
 from . import _hf
 
 
 @dataclass(frozen=True)
 class PromptInputs:
-    """The full (unpruned) prompt: ids, visual-token mask, embeddings, positions and DeepStack levels."""
+    """The full (unpruned) prompt: ids, prunable-token mask, embeddings, positions and DeepStack levels."""
 
     input_ids: Tensor  # [1, L]
-    video_mask: Tensor  # bool [1, L], True at every video placeholder
-    embeds: Tensor  # [1, L, D], video features scattered into the placeholders
-    positions: Tensor  # [3, 1, L] from the model's get_rope_index
+    video_mask: Tensor  # bool [1, L], True at the token set's T*P video tokens, which a policy may drop
+    embeds: Tensor  # [1, L, D], video features (and trailing tokens such as LLaVA's newline) in the placeholders
+    positions: Tensor  # [3, 1, L] (Qwen's MRoPE) or [1, L] (1-D RoPE), of the full sequence
     deepstack: tuple[Tensor, ...]  # per level [N_video, D], in placeholder order
 
 
@@ -41,7 +49,7 @@ class Prefill:
 
     logits: Tensor  # [1, vocab] at the last prompt position
     cache: object
-    positions: Tensor  # [3, 1, L'] positions of the kept sequence, sliced from the full one
+    positions: Tensor  # [..., L'] positions of the kept sequence: sliced from the full one, or 0..L'-1 if compact
     attention_mask: Tensor  # [1, L']
     milliseconds: float
 
@@ -52,6 +60,7 @@ class Generation:
     token_ids: list[int]
     stats: dict
     stopped: bool  # True when should_stop ended decoding early
+    logits: Tensor | None = None  # [new tokens, vocab]: the logits each token was picked from, if asked for
 
     def summary(self) -> str:
         """The stats in three lines: tokens kept, times, peak memory."""
@@ -112,7 +121,7 @@ def _memory_advice(device: torch.device, doing: str, lower: str) -> Iterator[Non
 
 
 class VideoLLM:
-    """A Hugging Face video LLM with the family module (``qwen3_vl``, ``qwen2_5_vl``) that knows its prompt."""
+    """A Hugging Face video LLM with its family module (``qwen3_vl``, ``qwen2_5_vl``, ``llava_onevision``)."""
 
     def __init__(
         self, model, tokenizer, processor_config: dict, model_type: str, family: ModuleType, path: str, video_processor
@@ -134,8 +143,8 @@ class VideoLLM:
         """Who turns frames into pixel rows: ``transformers`` (its video processor) or ``torch`` (ours, same result)."""
         return "torch" if self.video_processor is None else "transformers"
 
-    def pixel_values(self, clip: VideoClip) -> tuple[Tensor, tuple[int, int, int]]:
-        """The vision tower's pixel rows ``[t*h*w, C*2*p*p]`` and grid (t, h, w) for ``clip``."""
+    def pixel_values(self, clip: VideoClip) -> tuple[Tensor, tuple[int, int, int] | None]:
+        """The vision tower's input for ``clip``: Qwen's pixel rows and grid (t, h, w), LLaVA's frames and None."""
         if self.video_processor is None:
             return self.family.pixel_values(clip, self.processor_config)
         return _hf.processor_pixels(self.video_processor, clip.frames, clip.source_fps, clip.indices)
@@ -152,26 +161,21 @@ class VideoLLM:
     def encode(self, clip: VideoClip) -> TokenSet:
         """Run the vision tower once over all sampled frames: the clip's token set ``[T, P, D]``."""
         start = time.perf_counter()
-        pixels, grid = self.pixel_values(clip)
-        vision = self.model.model.visual
-        grid_thw = torch.tensor([grid], device=self.device)
         doing = f"encoding {len(clip.indices)} frames of {clip.width}x{clip.height}"
         with _memory_advice(self.device, doing, "the frames (fps, frames or max_frames) or max_pixels"):
-            embeds, deepstack = _hf.video_features(self.model, pixels.to(self.device, vision.dtype), grid_thw)
-        merge = self.processor_config["merge_size"]
-        frames, tokens = grid[0], (grid[1] // merge) * (grid[2] // merge)
-        temporal = self.processor_config["temporal_patch_size"]
+            features, deepstack, grid = self.family.vision_tokens(self.model, *self.pixel_values(clip))
+        per_group = self.family.frames_per_group(self.processor_config)
         intervals = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]
         frame_seconds = sum(intervals) / len(intervals) if intervals else 1.0 / clip.source_fps
         _sync(self.device)
         return TokenSet(
             model_type=self.model_type,
-            features=embeds.reshape(frames, tokens, -1),
+            features=features,
             grid=grid,
-            deepstack=tuple(level.reshape(frames, tokens, -1) for level in deepstack),
-            timestamps=self.family.group_timestamps(clip, temporal),
+            deepstack=deepstack,
+            timestamps=self.family.group_timestamps(clip, per_group),
             frame_indices=clip.indices,
-            seconds_per_group=temporal * frame_seconds,
+            seconds_per_group=per_group * frame_seconds,
             encode_ms=(time.perf_counter() - start) * 1e3,
         )
 
@@ -190,51 +194,69 @@ class VideoLLM:
 
     @torch.inference_mode()
     def prompt_inputs(self, token_set: TokenSet, prompt: str, system: str | None = None) -> PromptInputs:
-        """The full prompt with every video placeholder, and its positions from the model's own rope index."""
+        """The full prompt with every video placeholder, and its positions by the model's own rule.
+
+        The placeholders hold the token set's ``T*P`` features in order, then the family's trailing
+        tokens (LLaVA-OneVision's one image-newline token), which are kept like text.
+        """
         self.check_token_set(token_set)
         text = self.family.prompt_text(token_set, prompt, system)
         input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
-        video_mask = input_ids == self.model.config.video_token_id
-        expected = token_set.frames * token_set.tokens_per_frame
-        if int(video_mask.sum()) != expected:
-            raise TokenSetError(f"the prompt holds {int(video_mask.sum())} video placeholders for {expected} tokens")
-        mm_token_type_ids = video_mask.long() * 2  # 5.x: 2 marks video tokens
-        grid_thw = torch.tensor([token_set.grid], device=self.device)
-        extras = {name: value.to(self.device) for name, value in self.family.rope_extras(token_set).items()}
-        positions = _hf.rope_index(self.model, input_ids, mm_token_type_ids, grid_thw, **extras)
+        placeholders = input_ids == self.model.config.video_token_id
         dtype = self.model.get_input_embeddings().weight.dtype
-        embeds = self.model.get_input_embeddings()(input_ids)
         features = token_set.features.reshape(-1, token_set.features.shape[-1]).to(self.device, dtype)
-        embeds = embeds.masked_scatter(video_mask[..., None], features)
+        video = torch.cat([features, self.family.trailing_tokens(self.model).to(self.device, dtype)])
+        if int(placeholders.sum()) != len(video):
+            raise TokenSetError(
+                f"the prompt holds {int(placeholders.sum())} video placeholders for {len(video)} tokens"
+            )
+        positions = self.family.positions(self.model, input_ids, placeholders, token_set)
+        embeds = self.model.get_input_embeddings()(input_ids).masked_scatter(placeholders[..., None], video)
+        video_mask = placeholders & (placeholders.cumsum(dim=1) <= len(features))
         deepstack = tuple(level.reshape(-1, level.shape[-1]).to(self.device, dtype) for level in token_set.deepstack)
         return PromptInputs(input_ids, video_mask, embeds, positions, deepstack)
 
+    def check_positions(self, positions: str) -> None:
+        """Refuse an unknown position mode, and ``compact`` for a model whose positions are not 1-D."""
+        check_choice("positions", positions, POSITIONS)
+        if positions == "compact" and self.family.ROPE != "1d":
+            raise InputError(
+                f"positions='compact' renumbers a 1-D RoPE sequence (llava_onevision); {self.model_type} places "
+                "tokens by (t, h, w) MRoPE positions, which renumbering would scramble. Use positions='original'."
+            )
+
     @torch.inference_mode()
-    def prefill(self, token_set: TokenSet, prompt: str, system: str | None = None) -> Prefill:
+    def prefill(
+        self, token_set: TokenSet, prompt: str, system: str | None = None, positions: str = "original"
+    ) -> Prefill:
         """Run the prompt through the language model with only the kept video tokens.
 
         Embeddings, positions, the attention mask, the visual-position mask and every DeepStack
-        level are sliced with the same kept indices; positions come from the full sequence.
+        level are sliced with the same kept indices; positions come from the full sequence
+        (``original``), or number the kept sequence 0..L'-1 (``compact``, 1-D RoPE models only).
         """
+        self.check_positions(positions)
         full = self.prompt_inputs(token_set, prompt, system)
         kept_video = token_set.kept_mask.reshape(-1).to(self.device)
         keep = torch.ones_like(full.video_mask[0])
         keep[full.video_mask[0]] = kept_video
-        embeds, positions = full.embeds[:, keep], full.positions[:, :, keep]
+        embeds, position_ids = full.embeds[:, keep], full.positions[..., keep]
+        if positions == "compact":
+            position_ids = torch.arange(embeds.shape[1], device=self.device).unsqueeze(0)
         attention_mask = torch.ones(1, embeds.shape[1], dtype=torch.long, device=self.device)
         deepstack = [level[kept_video] for level in full.deepstack]
         start = time.perf_counter()
         logits, cache = _hf.language_model_step(
             self.model,
             embeds,
-            positions,
+            position_ids,
             attention_mask,
             _hf.new_cache(self.model),
             full.video_mask[:, keep],
             deepstack,
         )
         _sync(self.device)
-        return Prefill(logits, cache, positions, attention_mask, (time.perf_counter() - start) * 1e3)
+        return Prefill(logits, cache, position_ids, attention_mask, (time.perf_counter() - start) * 1e3)
 
     @torch.inference_mode()
     def generate(
@@ -243,54 +265,52 @@ class VideoLLM:
         prompt: str,
         *,
         system: str | None = None,
+        positions: str = "original",
         max_new_tokens: int = 128,
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int = 0,
         should_stop: Callable[[], bool] | None = None,
         stop_at_eos: bool = True,
+        output_logits: bool = False,
     ) -> Generation:
         """Prefill the kept video tokens with the prompt, then decode (greedy when ``temperature`` is 0).
 
-        ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens, for timing.
+        ``positions`` as for :meth:`prefill`. ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens,
+        for timing; ``output_logits=True`` keeps each step's logits (as transformers' ``generate`` does).
         """
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if temperature < 0 or not 0 < top_p <= 1:
             raise InputError(f"temperature must be >= 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+        self.check_positions(positions)
         device = self.device
         _peak_memory_reset(device)
         kept, total = int(token_set.kept_mask.sum()), token_set.frames * token_set.tokens_per_frame
         with _memory_advice(device, f"in the language model ({kept} of {total} video tokens kept)", LOWER_FOR_LLM):
-            return self._generate(
-                token_set, prompt, system, max_new_tokens, temperature, top_p, seed, should_stop, stop_at_eos
-            )
+            state = self.prefill(token_set, prompt, system, positions)
+            logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
 
-    def _generate(
-        self, token_set, prompt, system, max_new_tokens, temperature, top_p, seed, should_stop, stop_at_eos
-    ) -> Generation:
-        device = self.device
-        state = self.prefill(token_set, prompt, system)
-        logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
-
-        generator = torch.Generator(device=device).manual_seed(seed)
-        eos_ids = self._eos_ids()
-        next_position = state.positions[0, 0, -1] + 1
-        token_ids: list[int] = []
-        stopped = False
-        start = time.perf_counter()
-        for step in range(max_new_tokens):
-            token = self._pick(logits, temperature, top_p, generator)
-            token_ids.append(int(token))
-            if (stop_at_eos and int(token) in eos_ids) or step == max_new_tokens - 1:
-                break
-            if should_stop is not None and should_stop():
-                stopped = True
-                break
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(1, 1)], dim=1)
-            position = (next_position + step).view(1, 1, 1).expand(3, 1, 1)
-            embed = self.model.get_input_embeddings()(token.view(1, 1))
-            logits, cache = _hf.language_model_step(self.model, embed, position, attention_mask, cache)
+            generator = torch.Generator(device=device).manual_seed(seed)
+            eos_ids = self._eos_ids()
+            next_position = state.positions[..., -1:] + 1  # every axis of the last prompt token (text) + 1
+            token_ids: list[int] = []
+            step_logits: list[Tensor] = []
+            stopped = False
+            start = time.perf_counter()
+            for step in range(max_new_tokens):
+                token = self._pick(logits, temperature, top_p, generator)
+                token_ids.append(int(token))
+                if output_logits:
+                    step_logits.append(logits[0])
+                if (stop_at_eos and int(token) in eos_ids) or step == max_new_tokens - 1:
+                    break
+                if should_stop is not None and should_stop():
+                    stopped = True
+                    break
+                attention_mask = torch.cat([attention_mask, attention_mask.new_ones(1, 1)], dim=1)
+                embed = self.model.get_input_embeddings()(token.view(1, 1))
+                logits, cache = _hf.language_model_step(self.model, embed, next_position + step, attention_mask, cache)
         _sync(device)
         decode_ms = (time.perf_counter() - start) * 1e3
 
@@ -309,7 +329,8 @@ class VideoLLM:
             peak_memory_mb=_peak_memory_mb(device),
         )
         text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
-        return Generation(text=text, token_ids=token_ids, stats=stats, stopped=stopped)
+        kept_logits = torch.stack(step_logits) if output_logits else None
+        return Generation(text=text, token_ids=token_ids, stats=stats, stopped=stopped, logits=kept_logits)
 
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
