@@ -11,7 +11,7 @@ import folder_paths
 from comfy_api.latest import io, ui
 
 from ..vcast_core.errors import ModelError
-from ..vcast_core.tokens import POSITIONS
+from ..vcast_core.tokens import GROUPS_PER_CHUNK, POSITIONS
 from .sockets import CATEGORY, Clip, Tokens, VideoLLM, tokens_input
 
 MODEL_FOLDER = "LLM"
@@ -88,18 +88,32 @@ class EncodeVisionTokens(io.ComfyNode):
             inputs=[
                 VideoLLM.Input("model", tooltip="From Load VideoLLM."),
                 Clip.Input("clip", tooltip="From Load Video."),
+                io.Int.Input(
+                    "groups_per_chunk",
+                    default=GROUPS_PER_CHUNK,
+                    min=0,
+                    max=4096,
+                    tooltip="Temporal groups encoded at once (0: all): the same tokens, a lower memory peak, and "
+                    "a cancel takes effect between chunks.",
+                ),
             ],
             outputs=[Tokens.Output(display_name="tokens")],
         )
 
     @classmethod
-    def execute(cls, model, clip) -> io.NodeOutput:
-        progress = comfy.utils.ProgressBar(2)
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        progress.update(1)
-        token_set = model.encode(clip)
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        progress.update(1)
+    def execute(cls, model, clip, groups_per_chunk=GROUPS_PER_CHUNK) -> io.NodeOutput:
+        progress = comfy.utils.ProgressBar(1)
+
+        def interrupted() -> bool:  # raises ComfyUI's own exception, so a cancel reads as a cancel
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            return False
+
+        token_set = model.encode(
+            clip,
+            groups_per_chunk=groups_per_chunk,
+            should_stop=interrupted,
+            on_chunk=lambda done, total: progress.update_absolute(done, total),
+        )
         return io.NodeOutput(token_set)
 
 

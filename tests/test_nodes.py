@@ -260,10 +260,31 @@ def test_a_budget_or_clip_of_other_frames_is_refused(comfy_home, pipeline):
         run(nodes, "VCast_NormSelector", tokens=tokens, budget=budget, clip=other_clip)
 
 
-def test_encoding_stops_when_comfyui_interrupts(comfy_home, pipeline):
+def test_encoding_reports_progress_and_stops_between_chunks_when_comfyui_interrupts(comfy_home, pipeline):
     import comfy.model_management
+    import comfy.utils
 
     _, nodes = comfy_home
-    comfy.model_management.interrupted = True
-    with pytest.raises(comfy.model_management.InterruptProcessingException):
-        run(nodes, "VCast_EncodeVisionTokens", model=pipeline["model"], clip=pipeline["clip"])
+    model, clip = pipeline["model"], pipeline["clip"]  # 8 frames: 4 temporal groups
+    comfy.utils.updates.clear()
+    tokens = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, groups_per_chunk=1).values[0]
+    assert comfy.utils.updates == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert torch.equal(tokens.features, pipeline["tokens"].features)
+
+    class CancelAfterTwoChunks(comfy.utils.ProgressBar):
+        def update_absolute(self, value, total=None, preview=None):
+            super().update_absolute(value, total, preview)
+            comfy.model_management.interrupted = value >= 2
+
+    comfy.utils.updates.clear()
+    original = comfy.utils.ProgressBar
+    comfy.utils.ProgressBar = CancelAfterTwoChunks
+    try:
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
+            run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, groups_per_chunk=1)
+    finally:
+        comfy.utils.ProgressBar = original
+    assert comfy.utils.updates == [(1, 4), (2, 4)]  # stopped before the third chunk
+    assert not comfy.model_management.interrupted  # ComfyUI clears the flag when it raises
+    again = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, groups_per_chunk=1).values[0]
+    assert torch.equal(again.features, pipeline["tokens"].features)

@@ -16,7 +16,7 @@ from .errors import InputError, VCastError
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS
 from .synthetic import shot_clip
-from .tokens import POSITIONS
+from .tokens import GROUPS_PER_CHUNK, POSITIONS
 from .video import BACKENDS, MAX_MEMORY_GB
 
 BAR_WIDTH = 40
@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:n]")
     run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
     run.add_argument("--attention", default="sdpa", help="sdpa (default), eager or flash_attention_2")
+    run.add_argument(
+        "--groups-per-chunk",
+        type=int,
+        default=GROUPS_PER_CHUNK,
+        help=f"temporal groups encoded at once, 0 for all (default {GROUPS_PER_CHUNK}; same tokens, lower peak memory)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
 
@@ -191,7 +197,9 @@ def run_video(args: argparse.Namespace) -> None:
     transformers_logging.disable_progress_bar()
     llm = load_videollm(args.model, device=args.device, dtype=args.dtype, attention=args.attention)
     llm.check_positions(args.positions)  # before the slow steps
-    token_set = prune(llm.encode(clip), args.ratio, args.allocator, args.selector)
+    token_set = prune(
+        llm.encode(clip, groups_per_chunk=args.groups_per_chunk), args.ratio, args.allocator, args.selector
+    )
     result = llm.generate(
         token_set,
         args.prompt,

@@ -19,6 +19,7 @@ from .selection import select_tokens
 # or renumbered 0..n-1 as LLaVA-centric pruners do (1-D RoPE models only).
 POSITIONS = ("original", "compact")
 POOL = 2  # patches per token along each side of a frame
+GROUPS_PER_CHUNK = 8  # temporal groups a vision tower encodes at once (the tokens do not depend on it)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import torch
 from ..errors import ModelError
 from . import llava_onevision, qwen2_5_vl, qwen3_vl
 from ._hf import load_video_processor
-from .videollm import Generation, PromptInputs, VideoLLM
+from .videollm import EncodingStopped, Generation, PromptInputs, VideoLLM
 
 FAMILIES = {
     model_type: family for family in (qwen3_vl, qwen2_5_vl, llava_onevision) for model_type in family.MODEL_TYPES
@@ -115,6 +115,7 @@ def load_videollm(path: str | Path, device: str = "auto", dtype: str = "auto", a
 
 __all__ = [
     "ATTENTIONS",
+    "EncodingStopped",
     "Generation",
     "ModelError",
     "PromptInputs",

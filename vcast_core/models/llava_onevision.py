@@ -44,6 +44,15 @@ def group_timestamps(clip: VideoClip, frames: int) -> tuple[float, ...]:
     return tuple(clip.timestamps)
 
 
+def group_count(pixels: Tensor, grid: None = None) -> int:
+    return pixels.shape[1]
+
+
+def groups(pixels: Tensor, grid: None, first: int, last: int) -> tuple[Tensor, None]:
+    """Frames ``first..last-1`` of the ``[1, T, 3, H, W]`` pixels."""
+    return pixels[:, first:last], None
+
+
 def vision_tokens(model, pixels: Tensor, grid: None = None) -> tuple[Tensor, tuple, tuple[int, int, int]]:
     """The vision tower once over all frames: features ``[T, P, D]`` after the class's pooling, no DeepStack,
     and the patch grid (T, side, side)."""

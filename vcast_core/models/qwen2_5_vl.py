@@ -56,6 +56,16 @@ def frames_per_group(config: dict) -> int:
     return config["temporal_patch_size"]
 
 
+def group_count(pixels: Tensor, grid: tuple[int, int, int]) -> int:
+    return grid[0]
+
+
+def groups(pixels: Tensor, grid: tuple[int, int, int], first: int, last: int) -> tuple[Tensor, tuple[int, int, int]]:
+    """Pixel rows and grid of temporal groups ``first..last-1`` (the rows run group by group)."""
+    rows = grid[1] * grid[2]
+    return pixels[first * rows : last * rows], (last - first, grid[1], grid[2])
+
+
 def vision_tokens(model, pixels: Tensor, grid: tuple[int, int, int]) -> tuple[Tensor, tuple[Tensor, ...], tuple]:
     """The vision tower once over the clip: features ``[T, P, D]``, DeepStack levels like them, and the grid."""
     grid_thw = torch.tensor([grid], device=model.device)

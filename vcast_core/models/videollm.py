@@ -25,9 +25,9 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from .._checks import check_choice
+from .._checks import check_choice, check_int
 from ..errors import InputError, MemoryLimitError, TokenSetError
-from ..tokens import POSITIONS, TokenSet
+from ..tokens import GROUPS_PER_CHUNK, POSITIONS, TokenSet
 from ..video import VideoClip
 from . import _hf
 
@@ -120,6 +120,10 @@ def _memory_advice(device: torch.device, doing: str, lower: str) -> Iterator[Non
     raise MemoryLimitError(f"{device} ran out of memory {doing} ({detail}); lower {lower}")
 
 
+class EncodingStopped(Exception):
+    """``should_stop`` ended :meth:`VideoLLM.encode` between two chunks; the model is unchanged."""
+
+
 class VideoLLM:
     """A Hugging Face video LLM with its family module (``qwen3_vl``, ``qwen2_5_vl``, ``llava_onevision``)."""
 
@@ -158,12 +162,39 @@ class VideoLLM:
         return f"VideoLLM({self.model_type}, {where}, pixels by {self.pixel_source})"
 
     @torch.inference_mode()
-    def encode(self, clip: VideoClip) -> TokenSet:
-        """Run the vision tower once over all sampled frames: the clip's token set ``[T, P, D]``."""
+    def encode(
+        self,
+        clip: VideoClip,
+        *,
+        groups_per_chunk: int = GROUPS_PER_CHUNK,
+        should_stop: Callable[[], bool] | None = None,
+        on_chunk: Callable[[int, int], None] | None = None,
+    ) -> TokenSet:
+        """Run the vision tower over all sampled frames: the clip's token set ``[T, P, D]``.
+
+        Every supported vision tower attends within one temporal group only, so encoding
+        ``groups_per_chunk`` groups at a time (0: all at once) gives the same features, bit for bit, with a peak
+        memory that no longer grows with the clip. Between chunks ``should_stop`` may end the
+        encoding (:class:`EncodingStopped`) and ``on_chunk(done, total)`` reports progress.
+        """
         start = time.perf_counter()
+        check_int("groups_per_chunk", groups_per_chunk, 0)
+        pixels, grid = self.pixel_values(clip)
+        groups = self.family.group_count(pixels, grid)
+        step = groups_per_chunk or groups
+        parts = []
         doing = f"encoding {len(clip.indices)} frames of {clip.width}x{clip.height}"
         with _memory_advice(self.device, doing, "the frames (fps, frames or max_frames) or max_pixels"):
-            features, deepstack, grid = self.family.vision_tokens(self.model, *self.pixel_values(clip))
+            for first in range(0, groups, step):
+                if should_stop is not None and should_stop():
+                    raise EncodingStopped(f"encoding stopped after {first} of {groups} temporal groups")
+                last = min(first + step, groups)
+                parts.append(self.family.vision_tokens(self.model, *self.family.groups(pixels, grid, first, last)))
+                if on_chunk is not None:
+                    on_chunk(last, groups)
+        features = torch.cat([part[0] for part in parts])
+        deepstack = tuple(torch.cat(levels) for levels in zip(*(part[1] for part in parts), strict=True))
+        grid = (groups, *parts[0][2][1:])
         per_group = self.family.frames_per_group(self.processor_config)
         intervals = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]
         frame_seconds = sum(intervals) / len(intervals) if intervals else 1.0 / clip.source_fps
