@@ -1,6 +1,7 @@
 """Vision-encoder peak memory and time: all temporal groups at once against chunks of groups, in one process.
 
-The tokens are the same bit for bit (checked here too); only the peak and the time change.
+The tokens are the same (on the CPU bit for bit; the table shows the largest difference); the peak and the time
+change.
 
     python bench/encode_memory.py                                   # scaled-down Qwen3-VL on the CPU
     python bench/encode_memory.py --config qwen3-vl-8b --device cuda --dtype bfloat16 --frames 64
@@ -68,16 +69,17 @@ def main() -> None:
         ms, peak, tokens = measure(llm, clip, groups, args.repeats)
         if reference is None:
             reference = (ms, peak, tokens)
-        assert torch.equal(tokens.features, reference[2].features), "chunked tokens differ from one-shot tokens"
-        rows.append((groups, ms, peak))
+        difference = (tokens.features.float() - reference[2].features.float()).abs().max().item()
+        rows.append((groups, ms, peak, difference))
     device = torch.cuda.get_device_name(llm.device) if llm.device.type == "cuda" else "CPU"
     print(f"{args.family} {args.config}, {args.frames} frames of {args.size}x{args.size}, {args.dtype}, {device}")
-    print(f"token set {tuple(reference[2].features.shape)}, the same for every chunking\n")
-    print("| groups per chunk | encode ms | peak memory MB | time ratio | peak ratio |")
-    print("|---:|---:|---:|---:|---:|")
-    for groups, ms, peak in rows:
+    print(f"token set {tuple(reference[2].features.shape)}\n")
+    print("| groups per chunk | encode ms | peak memory MB | time ratio | peak ratio | max token difference |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for groups, ms, peak, difference in rows:
         label = "all" if groups == 0 else str(groups)
-        print(f"| {label} | {ms:.0f} | {peak:.0f} | {ms / reference[0]:.3f} | {peak / reference[1]:.3f} |")
+        ratios = f"{ms / reference[0]:.3f} | {peak / reference[1]:.3f}"
+        print(f"| {label} | {ms:.0f} | {peak:.0f} | {ratios} | {difference:.2g} |")
 
 
 if __name__ == "__main__":

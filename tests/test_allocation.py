@@ -154,15 +154,21 @@ def test_budget_is_int64_and_the_input_is_left_alone():
     assert torch.equal(features, before)
 
 
-def test_jump_is_the_second_difference_with_repeated_ends():
-    # padded trajectory e0 e0 e0 e1 e1 e1: |e0 - 2e0 + e0| = 0, |e0 - 2e0 + e1| = |e1 - e0| = sqrt 2, ...
-    descriptors = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+def test_jump_is_the_second_difference_and_the_ends_copy_their_neighbours():
+    # e0 e0 e0 e1 e1: inside |e0 - 2e0 + e0| = 0, |e0 - 2e0 + e1| = |e1 - e0| = sqrt 2, |e0 - 2e1 + e1| = sqrt 2
+    descriptors = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     root2 = 2**0.5
-    assert torch.allclose(jump_of(descriptors), torch.tensor([0.0, root2, root2, 0.0]))
-    assert torch.allclose(trajectory_signal(descriptors, "jump"), torch.tensor([0.0, 2.0, 2.0, 0.0]))
-    # turn = [1, 1, 1, 1] here (a straight stop-go path turns by 90 degrees twice), so the product is the jump
+    assert torch.allclose(jump_of(descriptors), torch.tensor([0.0, 0.0, root2, root2, root2]))
+    assert torch.allclose(trajectory_signal(descriptors, "jump"), torch.tensor([0.0, 0.0, 2.0, 2.0, 2.0]))
     assert torch.allclose(trajectory_signal(descriptors, "turn"), curvature_of(descriptors))
-    assert torch.allclose(trajectory_signal(descriptors, "turn_x_jump"), torch.tensor([0.0, 2.0, 2.0, 0.0]))
+    # turn = [1, 1, 1, 1, 1] (a step to or from standing still counts as a right angle), so the product is the jump
+    assert torch.allclose(trajectory_signal(descriptors, "turn_x_jump"), torch.tensor([0.0, 0.0, 2.0, 2.0, 2.0]))
+
+
+def test_a_steady_pan_has_no_jump_anywhere():
+    angles = torch.linspace(0, 1, 9)
+    pan = torch.stack([angles.cos(), angles.sin()], dim=1)  # equal steps along a circle: a small constant turn
+    assert jump_of(pan).max() < 0.02 and jump_of(pan).max() / (pan[1] - pan[0]).norm() < 0.2
 
 
 def test_signals_of_a_still_or_single_frame_clip_are_zero_not_nan():

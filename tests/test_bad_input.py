@@ -62,6 +62,14 @@ def header_only_mp4(path):
     return path
 
 
+def stts_flipped(good, path):
+    """The clip with its time-to-sample table claiming 9 entries instead of 1 (see test_decoder_fuzz.py)."""
+    data = bytearray(good.read_bytes())
+    data[data.find(b"stts") + 11] ^= 0b1000
+    path.write_bytes(bytes(data))
+    return path
+
+
 # case -> (make the file from (input folder, good clip), sampling asked, error type, message)
 VIDEO_CASES = {
     "missing file": (lambda folder, good: folder / "missing.mp4", {}, VideoError, "does not exist"),
@@ -83,6 +91,12 @@ VIDEO_CASES = {
         {},
         VideoError,
         "holds no video frames",
+    ),
+    "damaged header": (
+        lambda folder, good: stts_flipped(good, folder / "stts.mp4"),
+        {},
+        VideoError,
+        r"has a damaged header: it claims 1\d{9} frames, but \d+ by its duration and frame rate; re-encode it",
     ),
     "fewer frames than asked": (
         lambda folder, good: good,
@@ -125,6 +139,22 @@ def test_bad_videos(home, capsys, case, backend):
         nodes["VCast_LoadVideo"].execute(
             video="clip.mp4", backend=backend, max_memory_gb=limit, path=str(path), **widgets
         )
+
+
+def test_odd_numbers_on_the_command_line(home, capsys, tmp_path):
+    _, _, good, model = home
+    run = ["run", good, "--model", model]
+    assert "fps must be a finite number > 0, got inf" in cli_error([*run, "--fps", "inf"], capsys)
+    assert "max_memory_gb must be a finite number >= 1e-06, got -1.0" in cli_error(
+        [*run, "--max-memory-gb", "-1"], capsys
+    )
+    assert "max_memory_gb must be a finite number" in cli_error([*run, "--max-memory-gb", "nan"], capsys)
+    assert "temperature must be >= 0 and top_p in (0, 1]; got nan" in cli_error(
+        [*run, "--frames", 4, "--temperature", "nan"], capsys
+    )
+    missing = tmp_path / "no" / "such" / "folder" / "out.safetensors"
+    assert f"folder {missing.parent} does not exist" in cli_error(["policy", "--save", missing], capsys)
+    assert not missing.parent.exists()
 
 
 def test_without_decord_auto_decodes_with_pyav_and_says_so_once(home, monkeypatch, caplog):
@@ -332,6 +362,25 @@ def test_a_fault_in_encoding_or_decoding_leaves_the_model_usable(home, fresh_ans
     if expected is MemoryLimitError:
         assert "lower the ratio, the frames" in str(raised.value)
     assert answer(llm, good).token_ids == fresh_answer
+
+
+def test_out_of_memory_releases_what_the_failed_step_held(home):
+    import weakref
+
+    _, _, good, model = home
+    llm = load_videollm(model, device="cpu")
+    held = []
+
+    def allocate_then_fail(*_):
+        handle.remove()
+        scratch = torch.empty(1 << 20)  # what a failing step holds when the allocator gives up
+        held.append(weakref.ref(scratch))
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    handle = llm.model.model.visual.blocks[0].register_forward_pre_hook(allocate_then_fail)
+    with pytest.raises(MemoryLimitError) as raised:
+        llm.encode(load_video(good, num_frames=8))
+    assert raised.value.__context__ is None and held[0]() is None
 
 
 def test_comfyui_interruption_mid_generation_stops_cleanly(home, fresh_answer):

@@ -284,6 +284,7 @@ def test_encoding_reports_progress_and_stops_between_chunks_when_comfyui_interru
             run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, groups_per_chunk=1)
     finally:
         comfy.utils.ProgressBar = original
+        comfy.model_management.interrupted = False
     assert comfy.utils.updates == [(1, 4), (2, 4)]  # stopped before the third chunk
     assert not comfy.model_management.interrupted  # ComfyUI clears the flag when it raises
     again = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, groups_per_chunk=1).values[0]

@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 from .allocation import ALLOCATION_METHODS, ROUNDINGS
-from .curvature import SIGNALS, frame_curvature
+from .curvature import SIGNALS, trajectory_signal
 from .errors import InputError, VCastError
+from .frames import FrameStats
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS
 from .synthetic import shot_clip
@@ -144,6 +145,8 @@ def run_policy(args: argparse.Namespace) -> None:
     features, source = _load_features(args.features)
     if args.save is not None and args.save.exists():
         raise InputError(f"{args.save} already exists; choose a new file name (nothing is overwritten)")
+    if args.save is not None and not args.save.parent.is_dir():
+        raise InputError(f"folder {args.save.parent} does not exist; create it or save elsewhere")
     allocation = _method_options(args, ALLOCATION_FLAGS, args.allocator)
     allocation.update(min_per_frame=args.min_per_frame, rounding=args.rounding)
     selection = _method_options(args, SELECTION_FLAGS, args.selector)
@@ -155,21 +158,26 @@ def run_policy(args: argparse.Namespace) -> None:
         allocation_options=allocation,
         selection_options=selection,
     )
-    curvature = frame_curvature(features)
+    signal = allocation.get("signal", "turn") if args.allocator == "curvature" else "turn"
+    curvature = trajectory_signal(FrameStats(features).descriptors, signal)
+    name = "curvature" if signal == "turn" else signal
     frames, tokens = kept.shape
     print(f"{source}: T={frames} frames x P={tokens} tokens, D={features.shape[2]}")
     print(
         f"allocator {args.allocator}, selector {args.selector}, ratio {args.ratio}: "
         f"{int(kept.sum())} of {frames * tokens} tokens kept\n"
     )
-    print("frame  curvature  budget  kept")
+    print(f"frame  {name:>11}  budget  kept")
     for t in range(frames):
         bar = "#" * round(BAR_WIDTH * int(budget[t]) / tokens)
-        print(f"{t:5d}  {float(curvature[t]):9.3f}  {int(budget[t]):6d}  {int(kept[t].sum()):4d}  {bar}")
+        print(f"{t:5d}  {float(curvature[t]):11.3f}  {int(budget[t]):6d}  {int(kept[t].sum()):4d}  {bar}")
     if args.save is not None:
         from safetensors.torch import save_file
 
-        save_file({"curvature": curvature.cpu(), "budget": budget.cpu(), "kept": kept.cpu()}, args.save)
+        try:
+            save_file({name: curvature.cpu(), "budget": budget.cpu(), "kept": kept.cpu()}, args.save)
+        except OSError as err:
+            raise InputError(f"could not write {args.save}: {err.strerror or err}") from None
         print(f"\nwrote {args.save}")
 
 

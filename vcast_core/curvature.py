@@ -24,13 +24,16 @@ def curvature_of(descriptors: Tensor) -> Tensor:
 
 
 def jump_of(descriptors: Tensor) -> Tensor:
-    """``[T, D]`` -> ``[T]`` second difference ``||f_{t-1} - 2 f_t + f_{t+1}||`` (ends repeat their frame).
+    """``[T, D]`` -> ``[T]`` second difference ``||f_{t-1} - 2 f_t + f_{t+1}||``; each end takes its neighbour's.
 
     Unlike the turning angle it grows with the size of the move: a hard cut (one large step)
-    scores far above the small random steps between ordinary frames.
+    scores far above the small random steps between ordinary frames, and a steady pan scores 0.
     """
-    padded = torch.cat([descriptors[:1], descriptors, descriptors[-1:]])
-    return (padded[:-2] - 2 * padded[1:-1] + padded[2:]).norm(dim=-1)
+    frames = descriptors.shape[0]
+    if frames < 3:
+        return descriptors.new_zeros(frames)
+    inner = (descriptors[:-2] - 2 * descriptors[1:-1] + descriptors[2:]).norm(dim=-1)
+    return torch.cat([inner[:1], inner, inner[-1:]])
 
 
 def trajectory_signal(descriptors: Tensor, signal: str = "turn") -> Tensor:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._checks import check_positive
 from .errors import MemoryLimitError, VideoError
 
 BACKENDS = ("auto", "decord", "pyav")
@@ -89,8 +90,8 @@ def sample_indices(
             )
         indices = np.linspace(first, last, num_frames).round().astype(int).tolist()
     else:
-        if not fps > 0:
-            raise VideoError(f"fps must be > 0, got {fps}")
+        if not (fps > 0 and math.isfinite(fps)):
+            raise VideoError(f"fps must be a finite number > 0, got {fps}")
         samples = math.ceil((end - start) * fps)
         if samples <= MAX_SAMPLES:
             times = np.arange(start, end, 1.0 / fps)
@@ -169,6 +170,7 @@ def load_video(
     """
     if backend not in BACKENDS:
         raise VideoError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    check_positive("max_memory_gb", max_memory_gb)
     path = Path(path)
     if not path.exists():
         raise VideoError(f"video file {path} does not exist")
@@ -195,19 +197,23 @@ def load_video(
 
 
 def _checked_header(path: Path) -> tuple[int, int]:
-    """``(height, width)`` from the container header (nothing decoded), once the header's frame count agrees
-    with its duration and rate: decord trusts that count and aborts the process on an absurd one."""
+    """``(height, width)`` of the first video stream, from a header :func:`_check_header` accepts."""
     with _open_pyav(path) as container:
         stream = _video_stream(path, container)
-        size = _frame_size_of(path, stream)
-        if stream.frames and stream.duration and stream.average_rate:
-            expected = float(stream.duration * stream.time_base * stream.average_rate)
-            if abs(stream.frames - expected) > 2 + 0.1 * expected:
-                raise VideoError(
-                    f"{path} has a damaged header: it claims {stream.frames} frames, but {expected:.0f} by its "
-                    "duration and frame rate; re-encode it (ffmpeg -i damaged.mp4 repaired.mp4)"
-                )
-        return size
+        _check_header(path, stream)
+        return _frame_size_of(path, stream)
+
+
+def _check_header(path: Path, stream) -> None:
+    """Refuse a header whose frame count disagrees with its duration and rate (decord trusts that count and
+    aborts the whole process on an absurd one)."""
+    if stream.frames and stream.duration and stream.average_rate:
+        expected = float(stream.duration * stream.time_base * stream.average_rate)
+        if abs(stream.frames - expected) > 2 + 0.1 * expected:
+            raise VideoError(
+                f"{path} has a damaged header: it claims {stream.frames} frames, but {expected:.0f} by its "
+                "duration and frame rate; re-encode it (ffmpeg -i damaged.mp4 repaired.mp4)"
+            )
 
 
 def _open_pyav(path: Path):
@@ -257,6 +263,7 @@ def _decode_pyav(path: Path, sampling: dict, max_memory_gb: float):
 
     with _open_pyav(path) as container:
         stream = _video_stream(path, container)
+        _check_header(path, stream)
         height, width = _frame_size_of(path, stream)
         source_fps = float(stream.average_rate or stream.guessed_rate or 0)
         if source_fps <= 0:

@@ -75,6 +75,12 @@ def _resolve(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
         device = torch.device(device)
     except RuntimeError:
         raise ModelError(f"device must be auto, cpu or cuda[:n]; got {device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError("device cuda was asked for, but this torch sees no CUDA GPU; use device auto or cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ModelError(f"there is no {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type not in ("cpu", "cuda"):
+        raise ModelError(f"device must be auto, cpu or cuda[:n]; got {device}")
     if dtype == "auto":
         return device, torch.bfloat16 if device.type == "cuda" else torch.float32
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -97,19 +103,30 @@ def load_videollm(path: str | Path, device: str = "auto", dtype: str = "auto", a
     if attention not in ATTENTIONS:
         raise ModelError(f"attention must be one of {', '.join(ATTENTIONS)}; got {attention!r}")
     torch_device, torch_dtype = _resolve(device, dtype)
+    from safetensors import SafetensorError
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-    model = AutoModelForImageTextToText.from_pretrained(
-        folder,
-        dtype=torch_dtype,
-        attn_implementation=attention,
-        local_files_only=True,
-        use_safetensors=True,
-        trust_remote_code=False,
-    )
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            folder,
+            dtype=torch_dtype,
+            attn_implementation=attention,
+            local_files_only=True,
+            use_safetensors=True,
+            trust_remote_code=False,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        video_processor = load_video_processor(folder)
+    except ImportError as err:  # e.g. flash_attention_2 without the flash-attn package
+        raise ModelError(f"loading {folder.name} needs a package that is not installed: {err}") from None
+    except (OSError, ValueError, KeyError, SafetensorError, json.JSONDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(
+            f"{folder} could not be loaded ({first}); its files may be incomplete or damaged: download the "
+            "checkpoint again"
+        ) from None
     model = model.to(torch_device).eval()
-    family, video_processor = FAMILIES[model_type], load_video_processor(folder)
+    family = FAMILIES[model_type]
     return VideoLLM(model, tokenizer, processor_config, model_type, family, str(folder), video_processor)
 
 

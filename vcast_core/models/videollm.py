@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_int
-from ..errors import InputError, MemoryLimitError, TokenSetError
+from ..errors import InputError, MemoryLimitError, ModelError, TokenSetError
 from ..tokens import GROUPS_PER_CHUNK, POSITIONS, TokenSet
 from ..video import VideoClip
 from . import _hf
@@ -74,6 +74,7 @@ class Generation:
         )
 
 
+T = TypeVar("T")
 LOWER_FOR_LLM = "the ratio, the frames (fps, frames or max_frames), max_pixels or max_new_tokens"
 
 
@@ -105,16 +106,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@contextmanager
-def _memory_advice(device: torch.device, doing: str, lower: str) -> Iterator[None]:
-    """Turn running out of (CUDA) memory into a MemoryLimitError that says which settings to lower."""
+def _with_memory_advice(device: torch.device, doing: str, lower: str, work: Callable[[], T]) -> T:
+    """``work()``, with running out of (CUDA) memory turned into a MemoryLimitError naming the settings to lower."""
     try:
-        yield
-    except torch.OutOfMemoryError as err:
+        return work()
+    except torch.cuda.OutOfMemoryError as err:  # torch.OutOfMemoryError from torch 2.5 on
         detail = str(err).splitlines()[0]
-    else:
-        return
-    # outside the except block, so the failed step's tensors are already released
+    # here the error and its traceback are gone, so the failed step's tensors can be freed
     if device.type == "cuda":
         torch.cuda.empty_cache()
     raise MemoryLimitError(f"{device} ran out of memory {doing} ({detail}); lower {lower}")
@@ -150,7 +148,12 @@ class VideoLLM:
     def pixel_values(self, clip: VideoClip) -> tuple[Tensor, tuple[int, int, int] | None]:
         """The vision tower's input for ``clip``: Qwen's pixel rows and grid (t, h, w), LLaVA's frames and None."""
         if self.video_processor is None:
-            return self.family.pixel_values(clip, self.processor_config)
+            try:
+                return self.family.pixel_values(clip, self.processor_config)
+            except KeyError as err:
+                raise ModelError(
+                    f"the processor config of {self.path} has no {err.args[0]!r}; download the full checkpoint"
+                ) from None
         return _hf.processor_pixels(self.video_processor, clip.frames, clip.source_fps, clip.indices)
 
     @property
@@ -182,9 +185,9 @@ class VideoLLM:
         pixels, grid = self.pixel_values(clip)
         groups = self.family.group_count(pixels, grid)
         step = groups_per_chunk or groups
-        parts = []
-        doing = f"encoding {len(clip.indices)} frames of {clip.width}x{clip.height}"
-        with _memory_advice(self.device, doing, "the frames (fps, frames or max_frames) or max_pixels"):
+
+        def encode_chunks():
+            parts = []
             for first in range(0, groups, step):
                 if should_stop is not None and should_stop():
                     raise EncodingStopped(f"encoding stopped after {first} of {groups} temporal groups")
@@ -192,9 +195,13 @@ class VideoLLM:
                 parts.append(self.family.vision_tokens(self.model, *self.family.groups(pixels, grid, first, last)))
                 if on_chunk is not None:
                     on_chunk(last, groups)
-        features = torch.cat([part[0] for part in parts])
-        deepstack = tuple(torch.cat(levels) for levels in zip(*(part[1] for part in parts), strict=True))
-        grid = (groups, *parts[0][2][1:])
+            levels = zip(*(part[1] for part in parts), strict=True)
+            return torch.cat([part[0] for part in parts]), tuple(map(torch.cat, levels)), parts[0][2][1:]
+
+        doing = f"encoding {len(clip.indices)} frames of {clip.width}x{clip.height}"
+        lower = "the frames (fps, frames or max_frames) or max_pixels"
+        features, deepstack, side = _with_memory_advice(self.device, doing, lower, encode_chunks)
+        grid = (groups, *side)
         per_group = self.family.frames_per_group(self.processor_config)
         intervals = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]
         frame_seconds = sum(intervals) / len(intervals) if intervals else 1.0 / clip.source_fps
@@ -312,36 +319,70 @@ class VideoLLM:
         """
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if temperature < 0 or not 0 < top_p <= 1:
+        if not temperature >= 0 or not 0 < top_p <= 1:  # NaN fails both
             raise InputError(f"temperature must be >= 0 and top_p in (0, 1]; got {temperature}, {top_p}")
         self.check_positions(positions)
         device = self.device
         _peak_memory_reset(device)
         kept, total = int(token_set.kept_mask.sum()), token_set.frames * token_set.tokens_per_frame
-        with _memory_advice(device, f"in the language model ({kept} of {total} video tokens kept)", LOWER_FOR_LLM):
-            state = self.prefill(token_set, prompt, system, positions)
-            logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
+        doing = f"in the language model ({kept} of {total} video tokens kept)"
+        return _with_memory_advice(
+            device,
+            doing,
+            LOWER_FOR_LLM,
+            lambda: self._generate(
+                token_set,
+                prompt,
+                system,
+                positions,
+                max_new_tokens,
+                temperature,
+                top_p,
+                seed,
+                should_stop,
+                stop_at_eos,
+                output_logits,
+            ),
+        )
 
-            generator = torch.Generator(device=device).manual_seed(seed)
-            eos_ids = self._eos_ids()
-            next_position = state.positions[..., -1:] + 1  # every axis of the last prompt token (text) + 1
-            token_ids: list[int] = []
-            step_logits: list[Tensor] = []
-            stopped = False
-            start = time.perf_counter()
-            for step in range(max_new_tokens):
-                token = self._pick(logits, temperature, top_p, generator)
-                token_ids.append(int(token))
-                if output_logits:
-                    step_logits.append(logits[0])
-                if (stop_at_eos and int(token) in eos_ids) or step == max_new_tokens - 1:
-                    break
-                if should_stop is not None and should_stop():
-                    stopped = True
-                    break
-                attention_mask = torch.cat([attention_mask, attention_mask.new_ones(1, 1)], dim=1)
-                embed = self.model.get_input_embeddings()(token.view(1, 1))
-                logits, cache = _hf.language_model_step(self.model, embed, next_position + step, attention_mask, cache)
+    def _generate(
+        self,
+        token_set,
+        prompt,
+        system,
+        positions,
+        max_new_tokens,
+        temperature,
+        top_p,
+        seed,
+        should_stop,
+        stop_at_eos,
+        output_logits,
+    ) -> Generation:
+        device = self.device
+        state = self.prefill(token_set, prompt, system, positions)
+        logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
+
+        generator = torch.Generator(device=device).manual_seed(seed)
+        eos_ids = self._eos_ids()
+        next_position = state.positions[..., -1:] + 1  # every axis of the last prompt token (text) + 1
+        token_ids: list[int] = []
+        step_logits: list[Tensor] = []
+        stopped = False
+        start = time.perf_counter()
+        for step in range(max_new_tokens):
+            token = self._pick(logits, temperature, top_p, generator)
+            token_ids.append(int(token))
+            if output_logits:
+                step_logits.append(logits[0])
+            if (stop_at_eos and int(token) in eos_ids) or step == max_new_tokens - 1:
+                break
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(1, 1)], dim=1)
+            embed = self.model.get_input_embeddings()(token.view(1, 1))
+            logits, cache = _hf.language_model_step(self.model, embed, next_position + step, attention_mask, cache)
         _sync(device)
         decode_ms = (time.perf_counter() - start) * 1e3
 
