@@ -6,7 +6,6 @@ a local Ray cluster with 2 CPU workers, a job killed with SIGKILL.
 
 import csv
 import json
-import os
 import random
 import signal
 import socket
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_square_video
+from conftest import ray_or_skip, write_square_video
 
 from vcast_core.batch import ManifestError, read_manifest, read_results, summarize
 from vcast_core.batch.answers import chosen_letter, prompt
@@ -27,17 +26,6 @@ from vcast_core.random_checkpoint import write_random_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ["a bright square", "a dog", "nothing moves"]
 FAST = ["--frames", "8", "--max-new-tokens", "6"]
-
-
-def ray_or_skip():
-    """Ray, or a skip where it is not installed; CI sets VCAST_REQUIRE_RAY so that there it fails instead."""
-    try:
-        import ray
-    except ImportError:
-        if os.environ.get("VCAST_REQUIRE_RAY"):
-            pytest.fail("VCAST_REQUIRE_RAY is set but ray is not importable: pip install -r tests/requirements.txt")
-        pytest.skip("ray is not installed (pip install -r tests/requirements.txt); the Ray path is not tested")
-    return ray
 
 
 @pytest.fixture(scope="module")

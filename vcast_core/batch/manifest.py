@@ -23,7 +23,7 @@ class Item:
     """One question about one video. ``answer`` is an option letter for multiple choice, else free text."""
 
     id: str
-    video: str  # absolute, or as written when that is absolute
+    video: str  # absolute: relative paths in the manifest start from its folder
     question: str
     options: tuple[str, ...] = ()
     answer: str | None = None
