@@ -33,6 +33,17 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 5
 
 
+def ray_or_skip():
+    """Ray, or a skip where it is not installed; CI sets VCAST_REQUIRE_RAY so that there it fails instead."""
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("VCAST_REQUIRE_RAY"):
+            pytest.fail("VCAST_REQUIRE_RAY is set but ray is not importable: pip install -r tests/requirements.txt")
+        pytest.skip("ray is not installed (pip install -r tests/requirements.txt); the Ray path is not tested")
+    return ray
+
+
 def write_square_video(path, frames=50, width=96, height=64, fps=25, keyframe_every=250):
     """An H.264 clip: a bright square moving right by one pixel a frame over a dark gradient."""
     with av.open(str(path), "w") as container:

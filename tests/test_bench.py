@@ -5,7 +5,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import ray_or_skip
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_batch_benchmark_reports_each_worker_count(tmp_path):
+    ray_or_skip()
+    out = tmp_path / "batch.json"
+    command = [sys.executable, "bench/batch.py", "--items", "3", "--workers", "0,1", "--frames", "4"]
+    command += ["--max-new-tokens", "2", "--json", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(row["workers"], row["items"], row["errors"]) for row in rows] == [(0, 3, 0), (1, 3, 0)]
+    assert all(row["per_minute"] > 0 and row["per_minute_after_first"] > 0 for row in rows)
+    assert "| none (no Ray) | 3 | 0 |" in result.stdout and "| 1 | 3 | 0 |" in result.stdout
 
 
 def test_speed_benchmark_reports_every_configuration_against_the_unpruned_run(tmp_path):

@@ -7,11 +7,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_vcast_core_imports_without_comfyui_or_transformers():
+def test_vcast_core_imports_without_comfyui_transformers_or_ray():
     code = (
-        "import sys, vcast_core; "
+        "import sys, vcast_core, vcast_core.batch; "
         "loaded = {m.split('.')[0] for m in sys.modules}; "
-        "print(sorted(loaded & {'comfy', 'comfy_api', 'folder_paths', 'transformers'}))"
+        "print(sorted(loaded & {'comfy', 'comfy_api', 'folder_paths', 'transformers', 'ray'}))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

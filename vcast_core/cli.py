@@ -1,4 +1,4 @@
-"""Command line: ``python -m vcast_core policy`` prunes a features file, or a bundled synthetic clip."""
+"""Command line: ``python -m vcast_core policy | run | batch`` (a pruning policy, one video, a manifest of videos)."""
 
 from __future__ import annotations
 
@@ -68,44 +68,102 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--prompt", default="Describe this video.", help="the question (default: describe the video)")
     run.add_argument("--system", help="a system prompt")
-    sampling = run.add_mutually_exclusive_group()
-    sampling.add_argument("--fps", type=float, help="frames sampled per second (default 2)")
-    sampling.add_argument("--frames", type=int, help="sample this many frames evenly instead")
-    run.add_argument("--max-frames", type=int, default=64, help="at most this many frames (default 64)")
+    _add_sampling(run)
     run.add_argument("--start", type=float, default=0.0, help="start time in seconds")
     run.add_argument("--end", type=float, help="end time in seconds")
-    run.add_argument(
+    run.add_argument("--ratio", type=float, default=0.25, help="share of visual tokens kept, in (0, 1] (default 0.25)")
+    _add_model_options(run)
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    batch = commands.add_parser(
+        "batch",
+        help="answer a manifest of questions about videos, here or on a Ray cluster, into a resumable results file",
+        description="Answer every item of a manifest (JSONL or CSV: id, video, question, optional options and "
+        "answer; video paths relative to the manifest's folder) and append one JSON line per item and ratio to "
+        "--out as items finish. A rerun skips what --out holds already. Prints a per-ratio summary and writes it "
+        "beside --out as .summary.json.",
+    )
+    batch.add_argument("manifest", type=Path, help="a .jsonl or .csv manifest")
+    batch.add_argument("--model", type=Path, required=True, help="a local checkpoint folder, the same on every node")
+    batch.add_argument(
+        "--out", type=Path, required=True, help="the results file (.jsonl), appended to, never rewritten"
+    )
+    batch.add_argument("--system", help="a system prompt")
+    _add_sampling(batch)
+    ratios = batch.add_mutually_exclusive_group()
+    ratios.add_argument("--ratio", type=float, default=0.25, help="share of visual tokens kept (default 0.25)")
+    ratios.add_argument(
+        "--compare-ratios",
+        type=_ratio_list,
+        help="run every item at each of these ratios, e.g. 1,0.25, and compare them with ratio 1",
+    )
+    _add_model_options(batch)
+    batch.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="spread items over Ray workers: on the cluster at ADDRESS (e.g. 10.0.0.1:6379), or a new local one",
+    )
+    batch.add_argument("--workers", type=int, help="Ray workers (default: one per GPU of the cluster; 1 without GPUs)")
+    batch.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray worker reserves, in (0, 1] (default 1)")
+    return parser
+
+
+def _add_sampling(parser: argparse.ArgumentParser) -> None:
+    sampling = parser.add_mutually_exclusive_group()
+    sampling.add_argument("--fps", type=float, help="frames sampled per second (default 2)")
+    sampling.add_argument("--frames", type=int, help="sample this many frames evenly instead")
+    parser.add_argument("--max-frames", type=int, default=64, help="at most this many frames (default 64)")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="auto", help="video decoder (default: decord if installed)"
+    )
+    parser.add_argument(
         "--max-memory-gb",
         type=float,
         default=MAX_MEMORY_GB,
         help=f"refuse to decode more than this many GB of frames (default {MAX_MEMORY_GB:g})",
     )
-    run.add_argument("--backend", choices=BACKENDS, default="auto", help="video decoder (default: decord if installed)")
-    run.add_argument("--ratio", type=float, default=0.25, help="share of visual tokens kept, in (0, 1] (default 0.25)")
-    run.add_argument("--allocator", choices=ALLOCATION_METHODS, default="curvature")
-    run.add_argument("--selector", choices=SELECTION_METHODS, default="dual_anchor")
-    run.add_argument(
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Policy, decoding and where the model runs: the same for ``run`` and ``batch``."""
+    parser.add_argument("--allocator", choices=ALLOCATION_METHODS, default="curvature")
+    parser.add_argument("--selector", choices=SELECTION_METHODS, default="dual_anchor")
+    parser.add_argument(
         "--positions",
         choices=POSITIONS,
         default="original",
         help="original: kept tokens keep their positions (V-CAST, default); compact: renumber the kept "
         "sequence 0..n-1 as LLaVA-centric pruners do (1-D RoPE models: LLaVA-OneVision)",
     )
-    run.add_argument("--max-new-tokens", type=int, default=128)
-    run.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily (default)")
-    run.add_argument("--top-p", type=float, default=1.0)
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--device", default="auto", help="auto, cpu or cuda[:n]")
-    run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
-    run.add_argument("--attention", default="sdpa", help="sdpa (default), eager or flash_attention_2")
-    run.add_argument(
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily (default)")
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:n]")
+    parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
+    parser.add_argument("--attention", default="sdpa", help="sdpa (default), eager or flash_attention_2")
+    parser.add_argument(
         "--groups-per-chunk",
         type=int,
         default=GROUPS_PER_CHUNK,
         help=f"temporal groups encoded at once, 0 for all (default {GROUPS_PER_CHUNK}; same tokens, lower peak memory)",
     )
-    run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    return parser
+
+
+def _ratio_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give ratios separated by commas, e.g. 1,0.25; got {text!r}") from None
+
+
+def _sampled_fps(args: argparse.Namespace) -> float | None:
+    """--fps, or 2 frames per second when neither --fps nor --frames is given."""
+    if args.frames is not None:
+        return None
+    return 2.0 if args.fps is None else args.fps
 
 
 def _load_features(path: Path | None) -> tuple[torch.Tensor, str]:
@@ -191,10 +249,9 @@ def run_video(args: argparse.Namespace) -> None:
 
     check_ratio(args.ratio)  # before the slow steps
 
-    fps = args.fps if args.fps is not None or args.frames is not None else 2.0
     clip = load_video(
         args.video,
-        fps=fps if args.frames is None else None,
+        fps=_sampled_fps(args),
         num_frames=args.frames,
         max_frames=args.max_frames,
         start=args.start,
@@ -228,10 +285,59 @@ def run_video(args: argparse.Namespace) -> None:
     print(f"\n{clip.describe()}\n{llm!r}\n{policy}\n{result.summary()}")
 
 
+def run_batch_job(args: argparse.Namespace) -> None:
+    from .batch import BatchSettings, run_batch, summary_path, summary_table
+
+    if args.ray is None and (args.workers is not None or args.gpus_per_worker is not None):
+        raise InputError("--workers and --gpus-per-worker apply to Ray jobs; add --ray")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    gpus_per_worker = 1.0 if args.gpus_per_worker is None else args.gpus_per_worker
+    if not 0 < gpus_per_worker <= 1:
+        raise InputError(
+            f"--gpus-per-worker must be in (0, 1] (a worker runs its model on one GPU), got {gpus_per_worker}"
+        )
+    settings = BatchSettings(
+        model=str(args.model.expanduser().absolute()),
+        device=args.device,
+        dtype=args.dtype,
+        attention=args.attention,
+        fps=_sampled_fps(args),
+        frames=args.frames,
+        max_frames=args.max_frames,
+        backend=args.backend,
+        max_memory_gb=args.max_memory_gb,
+        groups_per_chunk=args.groups_per_chunk,
+        allocator=args.allocator,
+        selector=args.selector,
+        positions=args.positions,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        system=args.system,
+    )
+    summary = run_batch(
+        args.manifest,
+        args.out,
+        settings,
+        args.compare_ratios or (args.ratio,),
+        ray=args.ray is not None,
+        address=args.ray or None,
+        workers=args.workers,
+        gpus_per_worker=gpus_per_worker,
+    )
+    print(summary_table(summary))
+    print(f"\nwrote {summary_path(args.out)}")
+
+
+COMMANDS = {"policy": run_policy, "run": run_video, "batch": run_batch_job}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        run_policy(args) if args.command == "policy" else run_video(args)
+        COMMANDS[args.command](args)
     except VCastError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
