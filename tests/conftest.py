@@ -1,6 +1,8 @@
 import asyncio
 import importlib.util
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -58,6 +60,22 @@ def write_square_video(path, frames=50, width=96, height=64, fps=25, keyframe_ev
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+# the widgets of VCast_PrefillGenerate, as a graph passes them (override what a test is about)
+GENERATE_WIDGETS = dict(prompt="What happens?", system="", max_new_tokens=5, temperature=0.0, top_p=1.0, seed=0)
+
+
+def damaged_copy(checkpoint, target, remove=(), config=None):
+    """A copy of a checkpoint folder at ``target`` without the files matching ``remove``, or with another
+    config.json."""
+    shutil.copytree(checkpoint, target)
+    for pattern in remove:
+        for path in target.glob(pattern):
+            path.unlink()
+    if config is not None:
+        (target / "config.json").write_text(json.dumps(config))
+    return target
 
 
 @pytest.fixture(scope="session")

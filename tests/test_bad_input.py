@@ -7,13 +7,12 @@ files (test_token_files.py, test_nodes.py); the policy's argument checks are in 
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
-from conftest import ROOT, write_square_video
+from conftest import GENERATE_WIDGETS, ROOT, damaged_copy, write_square_video
 
 from vcast_core import (
     InputError,
@@ -172,16 +171,6 @@ def test_without_decord_auto_decodes_with_pyav_and_says_so_once(home, monkeypatc
         load_video(good, num_frames=4, backend="decord")
 
 
-def damaged_model(source, target, remove=(), config=None):
-    shutil.copytree(source, target)
-    for pattern in remove:
-        for path in target.glob(pattern):
-            path.unlink()
-    if config is not None:
-        (target / "config.json").write_text(json.dumps(config))
-    return target
-
-
 # case -> (damage to a copy of the tiny model, message)
 MODEL_CASES = {
     "no config.json": (dict(remove=["config.json"]), "has no config.json: it is not a Hugging Face model folder"),
@@ -197,7 +186,7 @@ def test_bad_model_folders(home, capsys, case):
     folder, nodes, good, model = home
     damage, message = MODEL_CASES[case]
     name = "broken-" + case.replace(" ", "-").replace(".", "")
-    broken = damaged_model(model, folder / "models" / "LLM" / name, **damage)
+    broken = damaged_copy(model, folder / "models" / "LLM" / name, **damage)
     if case == "pickle weights only":
         (broken / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(ModelError, match=message):
@@ -284,16 +273,7 @@ def test_a_token_set_from_another_model_is_refused(home):
     llm = nodes["VCast_LoadVideoLLM"].execute(model="tiny-qwen3", dtype="float32", device="cpu", attention="sdpa")
     foreign = token_set_of(torch.randn(2, 4, 8))
     with pytest.raises(as_node_sees(TokenSetError), match="has width 8, this model's hidden size is"):
-        nodes["VCast_PrefillGenerate"].execute(
-            model=llm.values[0],
-            tokens=foreign,
-            prompt="?",
-            system="",
-            max_new_tokens=2,
-            temperature=0.0,
-            top_p=1.0,
-            seed=0,
-        )
+        nodes["VCast_PrefillGenerate"].execute(model=llm.values[0], tokens=foreign, **GENERATE_WIDGETS)
 
 
 class Fault(Exception):

@@ -1,13 +1,12 @@
 """load_videollm refuses what it cannot load safely, saying what is wrong and how to fix it."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_square_video
+from conftest import damaged_copy, write_square_video
 
 from vcast_core.models import ModelError, load_videollm
 from vcast_core.random_checkpoint import write_random_checkpoint
@@ -18,17 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     return write_random_checkpoint(tmp_path_factory.mktemp("ckpt") / "Qwen3-VL-tiny", "qwen3_vl")
-
-
-def damaged_copy(checkpoint, tmp_path, remove=(), config=None):
-    folder = tmp_path / "model"
-    shutil.copytree(checkpoint, folder)
-    for pattern in remove:
-        for path in folder.glob(pattern):
-            path.unlink()
-    if config is not None:
-        (folder / "config.json").write_text(json.dumps(config))
-    return folder
 
 
 def test_loads_the_right_class_offline(checkpoint):
@@ -49,11 +37,11 @@ def test_loads_the_right_class_offline(checkpoint):
 )
 def test_broken_folders_are_refused(checkpoint, tmp_path, damage, message):
     with pytest.raises(ModelError, match=message):
-        load_videollm(damaged_copy(checkpoint, tmp_path, **damage), device="cpu")
+        load_videollm(damaged_copy(checkpoint, tmp_path / "model", **damage), device="cpu")
 
 
 def test_pickle_weights_are_refused(checkpoint, tmp_path):
-    folder = damaged_copy(checkpoint, tmp_path, remove=["*.safetensors"])
+    folder = damaged_copy(checkpoint, tmp_path / "model", remove=["*.safetensors"])
     (folder / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(ModelError, match="only pickle .bin weights"):
         load_videollm(folder, device="cpu")

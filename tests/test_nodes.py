@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_square_video
+from conftest import GENERATE_WIDGETS, write_square_video
 
 from vcast_core.previews import kept_overlay
 
@@ -96,18 +96,7 @@ def test_the_whole_graph_answers_and_previews(comfy_home, pipeline):
     assert pruned.kept_mask.sum(dim=1).tolist() == budget.per_frame.tolist()
     assert selected.ui.value.shape == (8, 160, 224, 3)  # kept patches over the sampled frames
     assert torch.equal(tokens.features, features_before) and tokens.kept is None  # inputs untouched
-    answered = run(
-        nodes,
-        "VCast_PrefillGenerate",
-        model=model,
-        tokens=pruned,
-        prompt="What happens?",
-        system="",
-        max_new_tokens=5,
-        temperature=0.0,
-        top_p=1.0,
-        seed=0,
-    )
+    answered = run(nodes, "VCast_PrefillGenerate", model=model, tokens=pruned, **GENERATE_WIDGETS)
     answer = answered.values[0]
     assert isinstance(answer, str) and answer in answered.ui.value and "video tokens kept" in answered.ui.value
     info = run(nodes, "VCast_TokenSetInfo", tokens=pruned).values[0]
@@ -128,34 +117,12 @@ def test_a_llava_onevision_checkpoint_runs_through_the_same_nodes(comfy_home, pi
     assert preview.shape == (8, 160, 224, 3)  # each sampled frame shows its own kept tokens on a 14x14 grid
     assert torch.equal(preview, kept_overlay(clip.frames, pruned.kept_mask, (14, 14), frames_per_group=1))
     for positions in ("original", "compact"):
-        answered = run(
-            nodes,
-            "VCast_PrefillGenerate",
-            model=model,
-            tokens=pruned,
-            prompt="What happens?",
-            system="",
-            max_new_tokens=3,
-            temperature=0.0,
-            top_p=1.0,
-            seed=0,
-            positions=positions,
-        )
+        widgets = dict(GENERATE_WIDGETS, max_new_tokens=3, positions=positions)
+        answered = run(nodes, "VCast_PrefillGenerate", model=model, tokens=pruned, **widgets)
         assert "video tokens kept: 392 of 1568" in answered.ui.value
     with pytest.raises(ValueError, match="renumbers a 1-D RoPE sequence"):
-        run(
-            nodes,
-            "VCast_PrefillGenerate",
-            model=pipeline["model"],
-            tokens=pipeline["tokens"],
-            prompt="What happens?",
-            system="",
-            max_new_tokens=1,
-            temperature=0.0,
-            top_p=1.0,
-            seed=0,
-            positions="compact",
-        )
+        widgets = dict(GENERATE_WIDGETS, max_new_tokens=1, positions="compact")
+        run(nodes, "VCast_PrefillGenerate", model=pipeline["model"], tokens=pipeline["tokens"], **widgets)
 
 
 @pytest.mark.parametrize(

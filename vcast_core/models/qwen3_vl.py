@@ -6,16 +6,22 @@ in text: ``<1.5 seconds><|vision_start|>`` + one pad per token + ``<|vision_end|
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from ..tokens import TokenSet
 from ..video import VideoClip
-from . import _hf
+from ._qwen import (  # noqa: F401  (the family interface VideoLLM calls)
+    ROPE,
+    frames_per_group,
+    group_count,
+    groups,
+    mrope_positions,
+    trailing_tokens,
+    vision_tokens,
+)
 from .preprocess import fit_pixels, patchify, resize_frames
 
 MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
-ROPE = "mrope"  # (t, h, w) positions, which renumbering would scramble
 
 
 def pixel_values(clip: VideoClip, config: dict) -> tuple[Tensor, tuple[int, int, int]]:
@@ -54,35 +60,5 @@ def rope_extras(token_set: TokenSet) -> dict:
     return {}
 
 
-def frames_per_group(config: dict) -> int:
-    return config["temporal_patch_size"]
-
-
-def group_count(pixels: Tensor, grid: tuple[int, int, int]) -> int:
-    return grid[0]
-
-
-def groups(pixels: Tensor, grid: tuple[int, int, int], first: int, last: int) -> tuple[Tensor, tuple[int, int, int]]:
-    """Pixel rows and grid of temporal groups ``first..last-1`` (the rows run group by group)."""
-    rows = grid[1] * grid[2]
-    return pixels[first * rows : last * rows], (last - first, grid[1], grid[2])
-
-
-def vision_tokens(model, pixels: Tensor, grid: tuple[int, int, int]) -> tuple[Tensor, tuple[Tensor, ...], tuple]:
-    """The vision tower once over the clip: features ``[T, P, D]``, DeepStack levels like them, and the grid."""
-    grid_thw = torch.tensor([grid], device=model.device)
-    embeds, deepstack = _hf.video_features(model, pixels.to(model.device, model.model.visual.dtype), grid_thw)
-    merge = model.config.vision_config.spatial_merge_size
-    shape = (grid[0], grid[1] * grid[2] // merge**2, -1)
-    return embeds.reshape(shape), tuple(level.reshape(shape) for level in deepstack), grid
-
-
-def trailing_tokens(model) -> Tensor:
-    """Nothing follows the video tokens in their placeholders."""
-    return model.get_input_embeddings().weight[:0]
-
-
 def positions(model, input_ids: Tensor, placeholders: Tensor, token_set: TokenSet) -> Tensor:
-    """``[3, 1, L]`` (t, h, w) positions of the full prompt from the model's own ``get_rope_index``."""
-    grid_thw = torch.tensor([token_set.grid], device=input_ids.device)
-    return _hf.rope_index(model, input_ids, placeholders.long() * 2, grid_thw)
+    return mrope_positions(model, input_ids, placeholders, token_set, rope_extras(token_set))

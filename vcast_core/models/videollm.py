@@ -15,12 +15,12 @@ and ``ROPE`` (``"mrope"`` or ``"1d"``).
 
 from __future__ import annotations
 
+import functools
 import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -74,10 +74,6 @@ class Generation:
         )
 
 
-T = TypeVar("T")
-LOWER_FOR_LLM = "the ratio, the frames (fps, frames or max_frames), max_pixels or max_new_tokens"
-
-
 def _peak_memory_reset(device: torch.device) -> None:
     """Start a new peak: CUDA's counter, or on Linux the process's peak resident set (VmHWM)."""
     if device.type == "cuda":
@@ -106,16 +102,36 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _with_memory_advice(device: torch.device, doing: str, lower: str, work: Callable[[], T]) -> T:
-    """``work()``, with running out of (CUDA) memory turned into a MemoryLimitError naming the settings to lower."""
-    try:
-        return work()
-    except torch.cuda.OutOfMemoryError as err:  # torch.OutOfMemoryError from torch 2.5 on
-        detail = str(err).splitlines()[0]
-    # here the error and its traceback are gone, so the failed step's tensors can be freed
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    raise MemoryLimitError(f"{device} ran out of memory {doing} ({detail}); lower {lower}")
+def _advise_on_memory(doing: Callable[..., str], lower: str):
+    """Make a VideoLLM method raise a MemoryLimitError naming the settings to ``lower`` when (CUDA) memory runs
+    out; ``doing(*args, **kwargs)`` of the call says what it was doing."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def advised(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except torch.cuda.OutOfMemoryError as err:  # torch.OutOfMemoryError from torch 2.5 on
+                detail = str(err).splitlines()[0]
+            # here the error and its traceback are gone, so the failed step's tensors can be freed
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise MemoryLimitError(
+                f"{self.device} ran out of memory {doing(*args, **kwargs)} ({detail}); lower {lower}"
+            )
+
+        return advised
+
+    return decorate
+
+
+def _encoding(clip: VideoClip, **_) -> str:
+    return f"encoding {len(clip.indices)} frames of {clip.width}x{clip.height}"
+
+
+def _generating(token_set: TokenSet, *_, **__) -> str:
+    total = token_set.frames * token_set.tokens_per_frame
+    return f"in the language model ({int(token_set.kept_mask.sum())} of {total} video tokens kept)"
 
 
 class EncodingStopped(Exception):
@@ -164,6 +180,7 @@ class VideoLLM:
         where = f"{self.path}, {self.device}, {self.model.dtype}"
         return f"VideoLLM({self.model_type}, {where}, pixels by {self.pixel_source})"
 
+    @_advise_on_memory(_encoding, "the frames (fps, frames or max_frames) or max_pixels")
     @torch.inference_mode()
     def encode(
         self,
@@ -185,23 +202,17 @@ class VideoLLM:
         pixels, grid = self.pixel_values(clip)
         groups = self.family.group_count(pixels, grid)
         step = groups_per_chunk or groups
-
-        def encode_chunks():
-            parts = []
-            for first in range(0, groups, step):
-                if should_stop is not None and should_stop():
-                    raise EncodingStopped(f"encoding stopped after {first} of {groups} temporal groups")
-                last = min(first + step, groups)
-                parts.append(self.family.vision_tokens(self.model, *self.family.groups(pixels, grid, first, last)))
-                if on_chunk is not None:
-                    on_chunk(last, groups)
-            levels = zip(*(part[1] for part in parts), strict=True)
-            return torch.cat([part[0] for part in parts]), tuple(map(torch.cat, levels)), parts[0][2][1:]
-
-        doing = f"encoding {len(clip.indices)} frames of {clip.width}x{clip.height}"
-        lower = "the frames (fps, frames or max_frames) or max_pixels"
-        features, deepstack, side = _with_memory_advice(self.device, doing, lower, encode_chunks)
-        grid = (groups, *side)
+        parts = []
+        for first in range(0, groups, step):
+            if should_stop is not None and should_stop():
+                raise EncodingStopped(f"encoding stopped after {first} of {groups} temporal groups")
+            last = min(first + step, groups)
+            parts.append(self.family.vision_tokens(self.model, *self.family.groups(pixels, grid, first, last)))
+            if on_chunk is not None:
+                on_chunk(last, groups)
+        features = torch.cat([part[0] for part in parts])
+        deepstack = tuple(map(torch.cat, zip(*(part[1] for part in parts), strict=True)))
+        grid = (groups, *parts[0][2][1:])
         per_group = self.family.frames_per_group(self.processor_config)
         intervals = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]
         frame_seconds = sum(intervals) / len(intervals) if intervals else 1.0 / clip.source_fps
@@ -296,6 +307,7 @@ class VideoLLM:
         _sync(self.device)
         return Prefill(logits, cache, position_ids, attention_mask, (time.perf_counter() - start) * 1e3)
 
+    @_advise_on_memory(_generating, "the ratio, the frames (fps, frames or max_frames), max_pixels or max_new_tokens")
     @torch.inference_mode()
     def generate(
         self,
@@ -324,42 +336,6 @@ class VideoLLM:
         self.check_positions(positions)
         device = self.device
         _peak_memory_reset(device)
-        kept, total = int(token_set.kept_mask.sum()), token_set.frames * token_set.tokens_per_frame
-        doing = f"in the language model ({kept} of {total} video tokens kept)"
-        return _with_memory_advice(
-            device,
-            doing,
-            LOWER_FOR_LLM,
-            lambda: self._generate(
-                token_set,
-                prompt,
-                system,
-                positions,
-                max_new_tokens,
-                temperature,
-                top_p,
-                seed,
-                should_stop,
-                stop_at_eos,
-                output_logits,
-            ),
-        )
-
-    def _generate(
-        self,
-        token_set,
-        prompt,
-        system,
-        positions,
-        max_new_tokens,
-        temperature,
-        top_p,
-        seed,
-        should_stop,
-        stop_at_eos,
-        output_logits,
-    ) -> Generation:
-        device = self.device
         state = self.prefill(token_set, prompt, system, positions)
         logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
 
