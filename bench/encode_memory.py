@@ -1,6 +1,6 @@
 """Vision-encoder peak memory and time: all temporal groups at once against chunks of groups, in one process.
 
-The tokens are the same (on the CPU bit for bit; the table shows the largest difference); the peak and the time
+The tokens are the same up to float32 rounding (the table shows the largest difference); the peak and the time
 change.
 
     python bench/encode_memory.py                                   # scaled-down Qwen3-VL on the CPU

@@ -8,7 +8,7 @@ from pathlib import Path
 import comfy.model_management
 import comfy.utils
 import folder_paths
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
 from ..vcast_core.errors import ModelError
 from ..vcast_core.tokens import GROUPS_PER_CHUNK, POSITIONS
@@ -168,7 +168,7 @@ class PrefillGenerate(io.ComfyNode):
         )
         if result.stopped:
             comfy.model_management.throw_exception_if_processing_interrupted()
-        return io.NodeOutput(result.text, ui=ui.PreviewText(f"{result.text}\n\n{result.summary()}"))
+        return io.NodeOutput(result.text, ui={"text": [result.text, result.summary()]})  # the answer and stats boxes
 
 
 NODES = [LoadVideoLLM, EncodeVisionTokens, PrefillGenerate]

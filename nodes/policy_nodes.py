@@ -19,7 +19,15 @@ SELECTORS = f"{CATEGORY}/select"
 
 
 def _budget_output(cls, token_set, budget) -> io.NodeOutput:
-    chart = budget_chart(budget.per_frame, token_set.tokens_per_frame, budget.curvature)
+    signal = budget.options.get("signal", "turn") if budget.method == "curvature" else "turn"
+    chart = budget_chart(
+        budget.per_frame,
+        token_set.tokens_per_frame,
+        budget.curvature,
+        signal_name="curvature" if signal == "turn" else f"{signal} (scaled)",
+        timestamps=token_set.timestamps,
+        title=f"{budget.method} allocator, ratio {budget.ratio:g}",
+    )
     return io.NodeOutput(budget, ui=ui.PreviewImage(chart, cls=cls))
 
 
@@ -36,6 +44,7 @@ def _allocator(node_id, name, method, description, extra_inputs=list):
                 description=description,
                 inputs=[tokens_input(), ratio_input(), *extra_inputs(), min_per_frame_input()],
                 outputs=[Budget.Output(display_name="budget")],
+                is_output_node=True,  # ComfyUI re-sends an output node's preview when it serves it from its cache
             )
 
         @classmethod
@@ -130,6 +139,7 @@ def _selector(node_id, name, method, description, extra_inputs=list):
                     ),
                 ],
                 outputs=[Tokens.Output(display_name="tokens")],
+                is_output_node=True,  # ComfyUI re-sends an output node's preview when it serves it from its cache
             )
 
         @classmethod
@@ -139,7 +149,14 @@ def _selector(node_id, name, method, description, extra_inputs=list):
                 return io.NodeOutput(pruned)
             if clip.indices != tokens.frame_indices:
                 raise TokenSetError("the clip is not the one these tokens were encoded from; connect that clip")
-            preview = kept_overlay(clip.frames, pruned.kept_mask, pruned.token_grid, pruned.frames_per_group)
+            preview = kept_overlay(
+                clip.frames,
+                pruned.kept_mask,
+                pruned.token_grid,
+                pruned.frames_per_group,
+                title=f"{budget.method} + {method}, ratio {budget.ratio:g}",
+                timestamps=clip.timestamps,
+            )
             return io.NodeOutput(pruned, ui=ui.PreviewImage(preview, cls=cls))
 
     Selector.__name__ = Selector.__qualname__ = node_id.removeprefix("VCast_")

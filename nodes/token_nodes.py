@@ -69,7 +69,8 @@ class SaveTokenSet(io.ComfyNode):
     @classmethod
     def execute(cls, tokens, filename_prefix) -> io.NodeOutput:
         path = save_token_set(tokens, output_path(filename_prefix))
-        return io.NodeOutput(str(path), ui=ui.PreviewText(f"saved {path.name}"))
+        shown = path.relative_to(Path(FOLDERS["output"]()).resolve()).as_posix()
+        return io.NodeOutput(str(path), ui=ui.PreviewText(f"{shown} in ComfyUI's output folder"))
 
 
 class LoadTokenSet(io.ComfyNode):

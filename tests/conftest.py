@@ -35,14 +35,19 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 5
 
 
+def required_or_skip(variable: str, reason: str, fix: str):
+    """Skip for ``reason``, or fail where CI sets ``variable`` to say that this part must run."""
+    if os.environ.get(variable):
+        pytest.fail(f"{variable} is set but {reason}: {fix}")
+    pytest.skip(f"{reason} ({fix})")
+
+
 def ray_or_skip():
     """Ray, or a skip where it is not installed; CI sets VCAST_REQUIRE_RAY so that there it fails instead."""
     try:
         import ray
     except ImportError:
-        if os.environ.get("VCAST_REQUIRE_RAY"):
-            pytest.fail("VCAST_REQUIRE_RAY is set but ray is not importable: pip install -r tests/requirements.txt")
-        pytest.skip("ray is not installed (pip install -r tests/requirements.txt); the Ray path is not tested")
+        required_or_skip("VCAST_REQUIRE_RAY", "ray is not installed", "pip install -r tests/requirements.txt")
     return ray
 
 
@@ -57,6 +62,34 @@ def write_square_video(path, frames=50, width=96, height=64, fps=25, keyframe_ev
             frame[20:40, index % width : index % width + 20] = 230
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+SHOT_SOURCES = (  # FFmpeg's own test sources, one per shot: what a user sees in the previews
+    "mandelbrot=size={size}:rate={fps}",
+    "testsrc2=size={size}:rate={fps}",
+    "cellauto=size={size}:rate={fps}:rule=110",
+    "gradients=size={size}:rate={fps}:speed=0.02",
+)
+
+
+def write_shots_video(path, seconds_per_shot=2.0, width=320, height=240, fps=25):
+    """An H.264 clip of four shots made by FFmpeg's test sources (through PyAV), with hard cuts between them."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for source in SHOT_SOURCES:
+            name, options = source.format(size=f"{width}x{height}", fps=fps).split("=", 1)
+            graph = av.filter.Graph()
+            sink = graph.add("buffersink")
+            graph.add(name, options).link_to(sink)
+            graph.configure()
+            for _ in range(round(seconds_per_shot * fps)):
+                frame = av.VideoFrame.from_ndarray(sink.pull().to_ndarray(format="rgb24"), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return path
@@ -114,3 +147,24 @@ def comfy_home(pack, tmp_path_factory):
     write_random_checkpoint(home / "models" / "LLM" / "tiny-llava", "llava_onevision")
     nodes = asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list())
     return home, {node.define_schema().node_id: node for node in nodes}
+
+
+@pytest.fixture(scope="session")
+def comfyui(tmp_path_factory):
+    """A real ComfyUI (``COMFYUI_PATH``) serving this pack, a tiny checkpoint and clip.mp4; one per test run.
+
+    Skipped when COMFYUI_PATH is unset, failed instead where CI sets VCAST_REQUIRE_COMFYUI.
+    """
+    from comfyui_server import prepare_home, start
+
+    path = os.environ.get("COMFYUI_PATH")
+    if not path:
+        required_or_skip("VCAST_REQUIRE_COMFYUI", "COMFYUI_PATH is not set", "see README, Development")
+    home = tmp_path_factory.mktemp("comfyui-home")  # kept after the run: its comfyui.log explains failures
+    prepare_home(home, write_shots_video, write_random_checkpoint)
+    process, server = start(Path(path), home)
+    try:
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,4 +1,10 @@
-"""Encoding in chunks of temporal groups: the same tokens bit for bit, progress, and a clean stop between chunks."""
+"""Encoding in chunks of temporal groups: the same tokens, progress, and a clean stop between chunks.
+
+The same tokens up to float32 rounding: the vision tower attends within one temporal group, but the
+matrix kernels a CPU picks depend on the batch's shape, so other chunk sizes may round differently
+(measured on an AMD EPYC: at most 1.4e-6 on Qwen3-VL tokens of size 3, with chunks of 1 and 5 groups;
+Qwen2.5-VL and LLaVA-OneVision equal bit for bit there; a Xeon gave 0 for every family).
+"""
 
 import pytest
 import torch
@@ -14,16 +20,17 @@ def clip(clip_path):
 
 
 @pytest.mark.parametrize("model_type", ["qwen3_vl", "qwen2_5_vl", "llava_onevision"])
-def test_chunks_give_the_one_shot_tokens_bit_for_bit(clip, model_type):
+def test_chunks_give_the_one_shot_tokens(clip, model_type):
     llm = random_videollm(model_type, "tiny")
     whole = llm.encode(clip, groups_per_chunk=0)
     assert whole.frames > 2
     for groups in (1, 2, 5, whole.frames, 100):
         chunked = llm.encode(clip, groups_per_chunk=groups)
         assert chunked.grid == whole.grid and chunked.timestamps == whole.timestamps
-        assert torch.equal(chunked.features, whole.features)
+        torch.testing.assert_close(chunked.features, whole.features, rtol=1e-5, atol=1e-5)
         assert len(chunked.deepstack) == len(whole.deepstack)
-        assert all(torch.equal(a, b) for a, b in zip(chunked.deepstack, whole.deepstack, strict=True))
+        for level, level_whole in zip(chunked.deepstack, whole.deepstack, strict=True):
+            torch.testing.assert_close(level, level_whole, rtol=1e-5, atol=1e-5)
 
 
 def test_progress_and_a_stop_between_chunks_leave_the_model_as_it_was(clip):
@@ -36,6 +43,6 @@ def test_progress_and_a_stop_between_chunks_leave_the_model_as_it_was(clip):
         llm.encode(
             clip, groups_per_chunk=2, should_stop=lambda: len(progress) >= 4, on_chunk=lambda *d: progress.append(d)
         )
-    assert torch.equal(llm.encode(clip, groups_per_chunk=2).features, reference.features)
+    torch.testing.assert_close(llm.encode(clip, groups_per_chunk=2).features, reference.features, rtol=1e-5, atol=1e-5)
     with pytest.raises(InputError, match=r"groups_per_chunk must be an integer in \[0, inf\)"):
         llm.encode(clip, groups_per_chunk=-1)

@@ -48,7 +48,7 @@ def test_pickle_weights_are_refused(checkpoint, tmp_path):
 
 
 def test_missing_folder_says_where_a_checkpoint_goes(tmp_path):
-    with pytest.raises(ModelError, match="does not exist; download a checkpoint into it, e.g. huggingface-cli"):
+    with pytest.raises(ModelError, match="does not exist; download a checkpoint into it, e.g. hf download"):
         load_videollm(tmp_path / "models" / "LLM" / "absent")
 
 

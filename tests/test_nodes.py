@@ -90,15 +90,16 @@ def test_the_whole_graph_answers_and_previews(comfy_home, pipeline):
     )
     budget = allocated.values[0]
     assert int(budget.per_frame.sum()) == round(0.25 * tokens.frames * tokens.tokens_per_frame)
-    assert allocated.ui.value.shape[0] == 1 and allocated.ui.value.shape[-1] == 3  # the budget chart
+    assert allocated.ui.value.shape == (1, 320, 640, 3)  # the budget chart
     selected = run(nodes, "VCast_DualAnchorSelector", tokens=tokens, budget=budget, clip=clip)
     pruned = selected.values[0]
     assert pruned.kept_mask.sum(dim=1).tolist() == budget.per_frame.tolist()
-    assert selected.ui.value.shape == (8, 160, 224, 3)  # kept patches over the sampled frames
+    assert selected.ui.value.shape == (8, 40 + 366, 512, 3)  # each sampled frame at 512 wide, under its title
     assert torch.equal(tokens.features, features_before) and tokens.kept is None  # inputs untouched
     answered = run(nodes, "VCast_PrefillGenerate", model=model, tokens=pruned, **GENERATE_WIDGETS)
     answer = answered.values[0]
-    assert isinstance(answer, str) and answer in answered.ui.value and "video tokens kept" in answered.ui.value
+    shown_answer, shown_stats = answered.ui["text"]  # the node's two text boxes
+    assert isinstance(answer, str) and shown_answer == answer and "video tokens kept" in shown_stats
     info = run(nodes, "VCast_TokenSetInfo", tokens=pruned).values[0]
     assert f"kept {int(pruned.kept_mask.sum())} of {tokens.frames * tokens.tokens_per_frame}" in info
 
@@ -114,12 +115,19 @@ def test_a_llava_onevision_checkpoint_runs_through_the_same_nodes(comfy_home, pi
     budget = run(nodes, "VCast_UniformAllocator", tokens=tokens, ratio=0.25, min_per_frame=1).values[0]
     selected = run(nodes, "VCast_DualAnchorSelector", tokens=tokens, budget=budget, clip=clip)
     pruned, preview = selected.values[0], selected.ui.value
-    assert preview.shape == (8, 160, 224, 3)  # each sampled frame shows its own kept tokens on a 14x14 grid
-    assert torch.equal(preview, kept_overlay(clip.frames, pruned.kept_mask, (14, 14), frames_per_group=1))
+    expected = kept_overlay(
+        clip.frames,
+        pruned.kept_mask,
+        (14, 14),
+        frames_per_group=1,
+        title="uniform + dual_anchor, ratio 0.25",
+        timestamps=clip.timestamps,
+    )
+    assert torch.equal(preview, expected)  # each sampled frame shows its own kept tokens on a 14x14 grid
     for positions in ("original", "compact"):
         widgets = dict(GENERATE_WIDGETS, max_new_tokens=3, positions=positions)
         answered = run(nodes, "VCast_PrefillGenerate", model=model, tokens=pruned, **widgets)
-        assert "video tokens kept: 392 of 1568" in answered.ui.value
+        assert "video tokens kept: 392 of 1568" in answered.ui["text"][1]
     with pytest.raises(ValueError, match="renumbers a 1-D RoPE sequence"):
         widgets = dict(GENERATE_WIDGETS, max_new_tokens=1, positions="compact")
         run(nodes, "VCast_PrefillGenerate", model=pipeline["model"], tokens=pipeline["tokens"], **widgets)
@@ -166,9 +174,11 @@ def test_save_and_load_token_set(comfy_home, pipeline):
         tokens=tokens,
         budget=run(nodes, "VCast_UniformAllocator", tokens=tokens, ratio=0.5, min_per_frame=1).values[0],
     ).values[0]
-    first = Path(run(nodes, "VCast_SaveTokenSet", tokens=pruned, filename_prefix="vcast/tokens").values[0])
+    saved = run(nodes, "VCast_SaveTokenSet", tokens=pruned, filename_prefix="vcast/tokens")
+    first = Path(saved.values[0])
     second = Path(run(nodes, "VCast_SaveTokenSet", tokens=pruned, filename_prefix="vcast/tokens").values[0])
     assert first != second and first.parent == second.parent == home / "output" / "vcast"
+    assert saved.ui.value == f"vcast/{first.name} in ComfyUI's output folder"  # what the node shows
     name = f"output/vcast/{first.name}"
     assert name in nodes["VCast_LoadTokenSet"].define_schema().inputs[0].options["options"]
     loaded = run(nodes, "VCast_LoadTokenSet", file=name).values[0]

@@ -30,12 +30,16 @@ def info(comfy_home):
     return {**CORE_NODES, **{node_id: definition(node) for node_id, node in nodes.items()}}
 
 
-def test_there_are_three_example_workflows():
+def test_there_are_three_example_workflows_each_with_a_thumbnail_and_a_note():
     assert [path.name for path in WORKFLOWS] == [
-        "vcast_compare_policies.json",
-        "vcast_token_set_roundtrip.json",
-        "vcast_video_qa.json",
+        "Compare token pruning policies.json",
+        "Save and reload a pruned token set.json",
+        "Video question answering with token pruning.json",
     ]
+    for path in WORKFLOWS:
+        assert path.with_suffix(".jpg").is_file(), f"{path.stem}: the template browser shows <name>.jpg"
+        notes = [node for node in json.loads(path.read_text())["nodes"] if node["type"] == "MarkdownNote"]
+        assert len(notes) == 1 and "hf download Qwen/Qwen3-VL-2B-Instruct" in notes[0]["widgets_values"][0]
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)

@@ -32,7 +32,7 @@ def _check_folder(folder: Path) -> tuple[str, dict]:
     if not folder.is_dir():
         raise ModelError(
             f"model folder {folder} does not exist; download a checkpoint into it, e.g. "
-            f"huggingface-cli download Qwen/Qwen3-VL-2B-Instruct --local-dir {folder}"
+            f"hf download Qwen/Qwen3-VL-2B-Instruct --local-dir {folder}"
         )
     if not (folder / "config.json").is_file():
         raise ModelError(f"{folder} has no config.json: it is not a Hugging Face model folder")

@@ -193,9 +193,10 @@ class VideoLLM:
         """Run the vision tower over all sampled frames: the clip's token set ``[T, P, D]``.
 
         Every supported vision tower attends within one temporal group only, so encoding
-        ``groups_per_chunk`` groups at a time (0: all at once) gives the same features, bit for bit, with a peak
-        memory that no longer grows with the clip. Between chunks ``should_stop`` may end the
-        encoding (:class:`EncodingStopped`) and ``on_chunk(done, total)`` reports progress.
+        ``groups_per_chunk`` groups at a time (0: all at once) gives the same features up to float32
+        rounding (kernels differ with the batch's shape), with a peak memory that no longer grows
+        with the clip. Between chunks ``should_stop`` may end the encoding (:class:`EncodingStopped`)
+        and ``on_chunk(done, total)`` reports progress.
         """
         start = time.perf_counter()
         check_int("groups_per_chunk", groups_per_chunk, 0)
