@@ -3,8 +3,12 @@
 For each frame count: video decode and vision encode (medians of --repeats after a warm-up),
 then for each ratio and each allocator x selector the policy, the LLM prefill and the decode
 of --new-tokens tokens with peak memory (CUDA max_memory_allocated, or on Linux the process's
-peak resident memory during the run), medians of --repeats after a warm-up. Every figure also
-as a ratio to the unpruned run (ratio 1) of the same frame count. Prints a markdown table; --json writes the rows.
+peak resident memory during the run). The configurations take turns (unpruned, pruned, ...,
+unpruned, pruned, ...: --repeats rounds after a warm-up round), so that a machine that speeds up
+or slows down during the run moves every configuration alike; each figure is the median of the
+rounds, with the spread of the prefill and the total ((max - min) / median). Every figure also as
+a ratio to the unpruned run (ratio 1) of the same frame count. Prints a markdown table; --json
+writes the rows. --config takes the published shapes (random weights) of vcast_core.random_checkpoint.
 
     python bench/speed.py                                  # scaled-down Qwen3-VL on the CPU
     python bench/speed.py --model models/LLM/Qwen3-VL-8B-Instruct --device cuda
@@ -83,15 +87,35 @@ def encode_clip(llm, video: Path, frames: int, repeats: int):
     return tokens, median_of(runs)
 
 
-def generate_pruned(llm, tokens, ratio: float, allocator: str, selector: str, args) -> dict:
-    """Median policy, prefill and decode figures of one configuration over ``args.repeats`` runs."""
-    runs = []
-    for _ in range(args.repeats):
-        result = llm.generate(
-            prune(tokens, ratio, allocator, selector), PROMPT, max_new_tokens=args.new_tokens, stop_at_eos=False
-        )
-        runs.append({name: result.stats[name] for name in FIGURES})
-    return median_of(runs)
+def generate_once(llm, tokens, ratio: float, allocator: str, selector: str, args) -> dict:
+    """Policy, prefill and decode figures of one run of one configuration."""
+    result = llm.generate(
+        prune(tokens, ratio, allocator, selector), PROMPT, max_new_tokens=args.new_tokens, stop_at_eos=False
+    )
+    return {name: result.stats[name] for name in FIGURES}
+
+
+def spread(values: list[float]) -> float:
+    """(max - min) / median: how far the rounds of one figure lie apart."""
+    return (max(values) - min(values)) / statistics.median(values) if statistics.median(values) else 0.0
+
+
+def interleaved(llm, tokens, configurations: list[tuple], args) -> list[dict]:
+    """Median figures of each configuration, the configurations taking turns for ``args.repeats`` rounds after a
+    warm-up round; with the spread of the prefill and of the generation (policy + prefill + decode)."""
+    rounds = [[] for _ in configurations]
+    for repeat in range(args.repeats + 1):
+        for runs, (ratio, allocator, selector) in zip(rounds, configurations, strict=True):
+            figures = generate_once(llm, tokens, ratio, allocator, selector, args)
+            if repeat:
+                runs.append(figures)
+    medians = []
+    for runs in rounds:
+        row = median_of(runs)
+        row["prefill_spread"] = spread([run["prefill_ms"] for run in runs])
+        row["generation_spread"] = spread([run["policy_ms"] + run["prefill_ms"] + run["decode_ms"] for run in runs])
+        medians.append(row)
+    return medians
 
 
 def main() -> None:
@@ -118,6 +142,8 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["auto", *DTYPES], default="auto")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
     dtype = DTYPES.get(args.dtype, torch.bfloat16 if device.startswith("cuda") else torch.float32)
 
@@ -146,31 +172,39 @@ def main() -> None:
         video = write_clip(Path(scratch) / "clip.mp4", frames=max(frame_counts) * 15, side=args.side)
         for frames in frame_counts:
             tokens, clip_times = encode_clip(llm, video, frames, args.repeats)
-            generate_pruned(llm, tokens, 1.0, "curvature", "dual_anchor", args)  # warm-up at this length
             configurations = [(1.0, "unpruned", "unpruned")]
             configurations += [(r, a, s) for r in ratios if r < 1 for a, s in combos]
+            policies = [
+                (ratio, "curvature", "dual_anchor") if allocator == "unpruned" else (ratio, allocator, selector)
+                for ratio, allocator, selector in configurations
+            ]
             base = None
-            for ratio, allocator, selector in configurations:
-                policy = ("curvature", "dual_anchor") if allocator == "unpruned" else (allocator, selector)
-                row = dict(frames=frames, ratio=ratio, allocator=allocator, selector=selector, **clip_times)
-                row.update(generate_pruned(llm, tokens, ratio, *policy, args))
+            for (ratio, allocator, selector), figures in zip(
+                configurations, interleaved(llm, tokens, policies, args), strict=True
+            ):
+                row = dict(frames=frames, ratio=ratio, allocator=allocator, selector=selector, **clip_times, **figures)
                 row["total_ms"] = sum(row[name] for name in TIMES)
                 base = base or row
                 for figure in ("prefill_ms", "total_ms", "peak_memory_mb"):
                     row[f"{figure.removesuffix('_ms').removesuffix('_mb')}_vs_unpruned"] = row[figure] / base[figure]
                 rows.append(row)
 
-    print(f"{name}, {card}, {args.side}x{args.side} video, {args.new_tokens} new tokens, median of {args.repeats}\n")
+    print(
+        f"{name}, {card}, {args.side}x{args.side} video, {args.new_tokens} new tokens, median of {args.repeats} "
+        "interleaved rounds\n"
+    )
     print(
         "| frames | ratio | allocator | selector | video decode ms | encode ms | policy ms | prefill ms | decode ms "
-        "| total ms | peak MB | prefill / unpruned | total / unpruned | memory / unpruned |"
+        "| total ms | peak MB | prefill / unpruned | total / unpruned | memory / unpruned | prefill spread "
+        "| generation spread |"
     )
-    print("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     columns = ("video_decode_ms", "encode_ms", "policy_ms", "prefill_ms", "decode_ms", "total_ms", "peak_memory_mb")
     shares = ("prefill_vs_unpruned", "total_vs_unpruned", "peak_memory_vs_unpruned")
     for row in rows:
         figures = [f"{row[name]:.1f}" if name == "policy_ms" else f"{row[name]:.0f}" for name in columns]
         figures += [f"{row[name]:.3f}" for name in shares]
+        figures += [f"{100 * row[name]:.0f}%" for name in ("prefill_spread", "generation_spread")]
         print(
             f"| {row['frames']} | {row['ratio']:g} | {row['allocator']} | {row['selector']} | {' | '.join(figures)} |"
         )

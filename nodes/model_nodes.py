@@ -11,7 +11,7 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..vcast_core.errors import ModelError
-from ..vcast_core.tokens import GROUPS_PER_CHUNK, POSITIONS
+from ..vcast_core.tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS
 from .sockets import CATEGORY, Clip, Tokens, VideoLLM, tokens_input
 
 MODEL_FOLDER = "LLM"
@@ -20,6 +20,14 @@ MODEL_FOLDER = "LLM"
 def register_model_folder() -> None:
     """``models/LLM`` as a ComfyUI model folder (extra_model_paths.yaml may add more)."""
     folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+
+
+def device_choices() -> list[str]:
+    """auto, cpu, and where CUDA is present: cuda, each cuda:N and balanced."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["auto", "cpu"] + (["cuda", *(f"cuda:{index}" for index in range(gpus)), "balanced"] if gpus else [])
 
 
 def model_folders() -> dict[str, Path]:
@@ -49,16 +57,21 @@ class LoadVideoLLM(io.ComfyNode):
                     "dtype",
                     options=["auto", "bfloat16", "float16", "float32"],
                     default="auto",
-                    tooltip="auto: bfloat16 on CUDA, float32 on the CPU.",
+                    tooltip="auto: bfloat16 on a CUDA GPU that supports it (else float16), float32 on the CPU.",
                 ),
                 io.Combo.Input(
-                    "device", options=["auto", "cuda", "cpu"], default="auto", tooltip="auto: CUDA when present."
+                    "device",
+                    options=device_choices(),
+                    default="auto",
+                    tooltip="auto: the first CUDA GPU when there is one. balanced: spread over every GPU, and CPU "
+                    "memory when they are full, for models larger than one GPU.",
                 ),
                 io.Combo.Input(
                     "attention",
                     options=["sdpa", "eager", "flash_attention_2"],
                     default="sdpa",
-                    tooltip="Attention implementation.",
+                    tooltip="Attention implementation; flash_attention_2 needs a CUDA GPU, a 16-bit dtype and the "
+                    "flash-attn package.",
                 ),
             ],
             outputs=[VideoLLM.Output(display_name="model")],
@@ -96,12 +109,36 @@ class EncodeVisionTokens(io.ComfyNode):
                     tooltip="Temporal groups encoded at once (0: all): the same tokens, a lower memory peak, and "
                     "a cancel takes effect between chunks.",
                 ),
+                io.Int.Input(
+                    "max_frame_pixels",
+                    default=MAX_FRAME_PIXELS,
+                    min=1,
+                    max=2**40,
+                    tooltip="Qwen: the vision tower sees at most this many pixels per frame (default: 768 tokens' "
+                    "worth of 28-pixel patches), within the checkpoint's own limits. LLaVA-OneVision always sees "
+                    "384x384.",
+                ),
+                io.Int.Input(
+                    "max_clip_pixels",
+                    default=MAX_CLIP_PIXELS,
+                    min=1,
+                    max=2**40,
+                    tooltip="...and at most this many for the whole clip (default: 64 such frames), so that long "
+                    "samplings share the budget instead of running out of memory.",
+                ),
             ],
             outputs=[Tokens.Output(display_name="tokens")],
         )
 
     @classmethod
-    def execute(cls, model, clip, groups_per_chunk=GROUPS_PER_CHUNK) -> io.NodeOutput:
+    def execute(
+        cls,
+        model,
+        clip,
+        groups_per_chunk=GROUPS_PER_CHUNK,
+        max_frame_pixels=MAX_FRAME_PIXELS,
+        max_clip_pixels=MAX_CLIP_PIXELS,
+    ) -> io.NodeOutput:
         progress = comfy.utils.ProgressBar(1)
 
         def interrupted() -> bool:  # raises ComfyUI's own exception, so a cancel reads as a cancel
@@ -111,6 +148,8 @@ class EncodeVisionTokens(io.ComfyNode):
         token_set = model.encode(
             clip,
             groups_per_chunk=groups_per_chunk,
+            max_frame_pixels=max_frame_pixels,
+            max_clip_pixels=max_clip_pixels,
             should_stop=interrupted,
             on_chunk=lambda done, total: progress.update_absolute(done, total),
         )

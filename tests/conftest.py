@@ -42,6 +42,17 @@ def required_or_skip(variable: str, reason: str, fix: str):
     pytest.skip(f"{reason} ({fix})")
 
 
+def torchvision_or_skip():
+    """Skip where torchvision is missing (transformers' video processors need it); CI's torchvision stage sets
+    VCAST_REQUIRE_TORCHVISION so that there it fails instead."""
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        required_or_skip(
+            "VCAST_REQUIRE_TORCHVISION", "torchvision is not installed", "transformers' video processors need it"
+        )
+
+
 def ray_or_skip():
     """Ray, or a skip where it is not installed; CI sets VCAST_REQUIRE_RAY so that there it fails instead."""
     try:

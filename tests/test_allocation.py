@@ -101,6 +101,65 @@ def test_reference_mode_matches_the_released_code_on_random_softmax_weights(seed
     assert ours.tolist() == reference_leftover_oracle(weights, total, 1, cap).tolist()
 
 
+def released_budget(features, ratio, tau=0.7, min_k=1):
+    """The released code's whole curvature allocation: frame means, their normalisation and the curvature in the
+    features' own dtype, then a float32 softmax and the leftover rule above."""
+    reps = torch.nn.functional.normalize(features.mean(dim=1), dim=-1, eps=1e-6)
+    incoming, outgoing = reps[1:-1] - reps[:-2], reps[2:] - reps[1:-1]
+    inner = 1.0 - torch.nn.functional.cosine_similarity(incoming, outgoing, dim=-1, eps=1e-6)
+    curvature = torch.cat([inner.new_ones(1), inner, inner.new_ones(1)])
+    weights = torch.softmax(curvature.float() / tau, dim=0)
+    frames, tokens, _ = features.shape
+    return reference_leftover_oracle(weights, total_budget(frames, tokens, ratio, min_k), min_k, tokens)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("seed", range(8))
+def test_reference_mode_matches_the_released_code_in_the_features_own_dtype(dtype, seed):
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(32, 64, 256, generator=generator).cumsum(0).to(dtype)  # a drifting trajectory
+    ours = allocate_budget(features, 0.25, rounding="reference")
+    assert ours.tolist() == released_budget(features, 0.25).tolist()
+
+
+def test_reference_mode_in_bfloat16_differs_from_float32_arithmetic():
+    """bfloat16 curvature moves budgets: reproducing the released code in its dtype is not a no-op."""
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(32, 64, 256, generator=generator).bfloat16()
+    in_float32 = released_budget(features.float(), 0.25)
+    assert allocate_budget(features, 0.25, rounding="reference").tolist() != in_float32.tolist()  # 3 frames
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("rounding", ["largest_remainder", "reference"])
+@pytest.mark.parametrize("signal", ["turn", "jump", "turn_x_jump"])
+def test_identical_frames_get_even_budgets(dtype, rounding, signal):
+    """A static shot, or frames a low-fps source repeats: the same budget for every frame, in every mode, also
+    when another kernel's rounding makes the identical frames' means differ in the last bits."""
+    frame = torch.randn(1, 196, 256, generator=torch.Generator().manual_seed(1)).to(dtype)
+    features = frame.repeat(32, 1, 1)
+    assert set(allocate_budget(features, 0.25, rounding=rounding, signal=signal).tolist()) == {49}
+    means = features.float().mean(dim=1)
+    rounding_noise = means * (1 + 1e-7 * torch.randn(means.shape, generator=torch.Generator().manual_seed(2)))
+    descriptors = torch.nn.functional.normalize(rounding_noise, dim=-1)
+    assert torch.equal(trajectory_signal(descriptors, signal), trajectory_signal(descriptors[:1].repeat(32, 1), signal))
+
+
+@pytest.mark.parametrize("rounding", ["largest_remainder", "reference"])
+@pytest.mark.parametrize("signal", ["turn", "jump", "turn_x_jump"])
+def test_bfloat16_frames_one_rounding_step_apart_count_as_identical(rounding, signal):
+    """Another kernel may round an identical frame's bfloat16 features differently: 1% of the elements one ulp off
+    are within bfloat16's rounding, not a move, and must not route the budget."""
+    generator = torch.Generator().manual_seed(3)
+    frame = torch.randn(1, 196, 1024, generator=generator).bfloat16()
+    frames = frame.repeat(16, 1, 1)
+    flip = torch.rand(frames.shape, generator=generator) < 0.01
+    one_ulp = frames.float().abs() * 2.0**-7  # bfloat16 keeps 8 significant bits
+    frames = torch.where(flip, (frames.float() + one_ulp).bfloat16(), frames)
+    assert not torch.equal(frames[0], frames[1])
+    assert set(allocate_budget(frames, 0.25, rounding=rounding, signal=signal).tolist()) == {49}
+
+
 def test_uniform_spreads_evenly_and_gives_extras_to_early_frames():
     features = torch.randn(4, 10, 3)
     assert allocate_budget(features, 0.5, "uniform").tolist() == [5, 5, 5, 5]

@@ -151,6 +151,9 @@ def test_odd_numbers_on_the_command_line(home, capsys, tmp_path):
     assert "temperature must be >= 0 and top_p in (0, 1]; got nan" in cli_error(
         [*run, "--frames", 4, "--temperature", "nan"], capsys
     )
+    for flag in ("--max-frame-pixels", "--max-clip-pixels"):
+        name = flag.removeprefix("--").replace("-", "_")
+        assert f"{name} must be an integer in [1, inf), got 0" in cli_error([*run, flag, "0"], capsys)
     missing = tmp_path / "no" / "such" / "folder" / "out.safetensors"
     assert f"folder {missing.parent} does not exist" in cli_error(["policy", "--save", missing], capsys)
     assert not missing.parent.exists()
@@ -177,7 +180,7 @@ MODEL_CASES = {
     "unsupported model_type": (dict(config={"model_type": "llama"}), "holds a 'llama' model; supported model types"),
     "pickle weights only": (dict(remove=["*.safetensors"]), "has only pickle .bin weights; V-CAST loads .safetensors"),
     "no tokenizer": (dict(remove=["tokenizer.json", "vocab.json", "merges.txt"]), "has no tokenizer"),
-    "no processor config": (dict(remove=["*preprocessor_config.json"]), "no video_preprocessor_config.json or"),
+    "no processor config": (dict(remove=["*preprocessor_config.json"]), "has no video processor settings"),
 }
 
 
@@ -325,7 +328,7 @@ def test_a_fault_in_encoding_or_decoding_leaves_the_model_usable(home, fresh_ans
         llm.encode(clip)
     if expected is MemoryLimitError:
         assert "ran out of memory encoding 8 frames of 128x96" in str(raised.value)
-        assert "lower the frames (fps, frames or max_frames) or max_pixels" in str(raised.value)
+        assert "lower the frames (fps, frames or max_frames), max_frame_pixels or max_clip_pixels" in str(raised.value)
     token_set = prune(llm.encode(clip), 0.25)
     layers = llm.model.model.language_model.layers
     calls = {"n": 0}

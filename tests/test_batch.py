@@ -334,6 +334,8 @@ def test_results_files_are_never_mixed_or_rewritten(local_results, manifest, che
         (["--out", str(local_results), "--ratio", "0"], "ratio must be a number in (0, 1]"),
         (["--out", str(tmp_path / "new.jsonl"), "--max-new-tokens", "0"], "max_new_tokens must be an integer in [1"),
         (["--out", str(tmp_path / "no" / "new.jsonl")], f"folder {tmp_path / 'no'} does not exist; create it first"),
+        (["--out", str(local_results), "--max-frame-pixels", "64"], "holds results made with max_frame_pixels=602112"),
+        (["--out", str(tmp_path / "new.jsonl"), "--max-clip-pixels", "0"], "max_clip_pixels must be an integer in [1"),
     ]
     for extra, message in cases:
         assert main(["batch", str(manifest), "--model", str(checkpoint), *FAST, *extra]) == 2
@@ -344,3 +346,10 @@ def test_results_files_are_never_mixed_or_rewritten(local_results, manifest, che
     assert "line 1 is not a result of `python -m vcast_core batch`" in capsys.readouterr().err
     assert copy.read_bytes() == manifest.read_bytes() and local_results.read_bytes() == before
     assert not (tmp_path / "new.jsonl").exists()
+    older = tmp_path / "older.jsonl"  # written before the pixel limits were recorded
+    first, *rest = local_results.read_text().splitlines()
+    record = json.loads(first)
+    del record["settings"]["max_frame_pixels"]
+    older.write_text("\n".join([json.dumps(record), *rest]) + "\n")
+    assert batch(manifest, checkpoint, older) == 2
+    assert "written by an earlier version that did not record max_frame_pixels" in capsys.readouterr().err

@@ -64,7 +64,22 @@ def test_speed_benchmark_reports_every_configuration_against_the_unpruned_run(tm
         assert row["prefill_vs_unpruned"] == row["prefill_ms"] / base["prefill_ms"]
         assert row["video_tokens_kept"] <= base["video_tokens_kept"]
     assert rows[1]["video_tokens_kept"] == rows[0]["video_tokens_kept"] // 2
+    assert all(row["prefill_spread"] >= 0 and row["generation_spread"] >= 0 for row in rows)
     assert result.stdout.count("\n| 4 |") + result.stdout.count("\n| 6 |") == 6  # the markdown table
+    assert "interleaved rounds" in result.stdout
+
+
+def test_memory_estimate_counts_the_published_shapes():
+    """Weights from the meta-device parameter count; video tokens by the processors' frame-size rule."""
+    result = subprocess.run(
+        [sys.executable, "bench/memory_estimate.py"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("| Qwen2.5-VL-7B")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    assert [row[3] for row in rows] == ["23040"] * 4  # 32 groups of 720 tokens, 720p and 1080p, both ratios
+    weights, total_unpruned, total_pruned = float(rows[0][4]), float(rows[0][9]), float(rows[1][9])
+    assert weights == 16.58 and weights < total_pruned < total_unpruned
 
 
 def test_speed_benchmark_takes_the_llava_onevision_family(tmp_path):

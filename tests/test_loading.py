@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import damaged_copy, write_square_video
 
-from vcast_core.models import ModelError, load_videollm
+from vcast_core.errors import MemoryLimitError
+from vcast_core.models import ModelError, _placement, load_videollm
 from vcast_core.random_checkpoint import write_random_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,12 +34,25 @@ def test_loads_the_right_class_offline(checkpoint):
         (dict(config={"model_type": "llama"}), r"'llama' model; supported model types: qwen3_vl, qwen3_vl_moe, qwen"),
         (dict(remove=["*.safetensors"]), "has no weights; V-CAST loads .safetensors weights only"),
         (dict(remove=["tokenizer.json", "vocab.json", "merges.txt"]), "has no tokenizer"),
-        (dict(remove=["*preprocessor_config.json"]), "no video_preprocessor_config.json or preprocessor_config.json"),
+        (dict(remove=["*preprocessor_config.json"]), "has no video processor settings"),
+        (dict(remove=["chat_template.json"]), "has no chat template"),
     ],
 )
 def test_broken_folders_are_refused(checkpoint, tmp_path, damage, message):
     with pytest.raises(ModelError, match=message):
         load_videollm(damaged_copy(checkpoint, tmp_path / "model", **damage), device="cpu")
+
+
+def test_a_folder_saved_by_transformers_5_with_one_nested_processor_config_loads(checkpoint, tmp_path):
+    folder = damaged_copy(checkpoint, tmp_path / "model", remove=["*preprocessor_config.json", "chat_template.json"])
+    video = json.loads((checkpoint / "video_preprocessor_config.json").read_text())
+    image = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    nested = {"image_processor": image, "video_processor": video, "processor_class": "Qwen3VLProcessor"}
+    (folder / "processor_config.json").write_text(json.dumps(nested))
+    template = json.loads((checkpoint / "chat_template.json").read_text())["chat_template"]
+    (folder / "chat_template.jinja").write_text(template)
+    llm = load_videollm(folder, device="cpu")
+    assert dict(llm.processor_config["size"]) == video["size"] and llm.chat_template == template
 
 
 def test_pickle_weights_are_refused(checkpoint, tmp_path):
@@ -63,6 +78,57 @@ def test_old_transformers_is_named_with_the_minimum(checkpoint, monkeypatch):
 def test_bad_options(checkpoint, option, message):
     with pytest.raises(ModelError, match=message):
         load_videollm(checkpoint, **{option: "bogus"})
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "attention", "gpus", "bf16", "expected"),
+    [
+        ("auto", "auto", "sdpa", 0, False, ({"": "cpu"}, torch.float32)),
+        ("auto", "auto", "sdpa", 2, True, ({"": "cuda"}, torch.bfloat16)),
+        ("auto", "auto", "sdpa", 1, False, ({"": "cuda"}, torch.float16)),  # a GPU without bfloat16 (a T4, a V100)
+        ("cuda:1", "auto", "flash_attention_2", 2, True, ({"": "cuda:1"}, torch.bfloat16)),
+        ("balanced", "float16", "sdpa", 4, True, ("auto", torch.float16)),
+        ("cpu", "bfloat16", "eager", 1, True, ({"": "cpu"}, torch.bfloat16)),
+    ],
+)
+def test_placement_on_a_machine(device, dtype, attention, gpus, bf16, expected):
+    """Where the weights go and in what dtype, for the machine's facts (a CUDA-free test of the decision)."""
+    placement = _placement(device, dtype, attention, gpus=gpus, bf16=bf16)
+    assert (placement.device_map, placement.dtype) == expected
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "attention", "gpus", "bf16", "message"),
+    [
+        ("cuda", "auto", "sdpa", 0, False, "this torch sees no CUDA GPU; use device auto or cpu"),
+        ("cuda:2", "auto", "sdpa", 2, True, "there is no cuda:2: this machine has 2 CUDA device"),
+        ("balanced", "auto", "sdpa", 0, False, "device balanced spreads the model over CUDA GPUs"),
+        ("tpu", "auto", "sdpa", 0, False, "device must be auto, cpu, cuda, cuda:N or balanced"),
+        ("cuda", "bfloat16", "sdpa", 1, False, "this GPU does not support bfloat16; use dtype float16"),
+        ("cpu", "auto", "flash_attention_2", 0, False, "flash_attention_2 runs on CUDA GPUs in bfloat16 or float16"),
+        ("cuda", "float32", "flash_attention_2", 1, True, "flash_attention_2 runs on CUDA GPUs in bfloat16 or float16"),
+    ],
+)
+def test_placements_that_cannot_work_are_refused_with_advice(device, dtype, attention, gpus, bf16, message):
+    with pytest.raises(ModelError, match=message):
+        _placement(device, dtype, attention, gpus=gpus, bf16=bf16)
+
+
+def test_out_of_memory_while_loading_says_what_to_do(checkpoint, monkeypatch):
+    """A fault injected where a GPU would run out of memory (no GPU here): MemoryLimitError, not a raw error."""
+    import vcast_core.models as models
+
+    def exhausted(*_):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(models, "_load_parts", exhausted)
+    with pytest.raises(MemoryLimitError, match=r"does not fit in GPU memory .* use device balanced"):
+        load_videollm(checkpoint, device="cpu")
+
+
+def test_flash_attention_on_this_cpu_is_refused_before_loading(checkpoint):
+    with pytest.raises(ModelError, match="flash_attention_2 runs on CUDA GPUs"):
+        load_videollm(checkpoint, device="cpu", attention="flash_attention_2")
 
 
 def test_command_line_end_to_end(checkpoint, tmp_path):

@@ -70,6 +70,14 @@ def pipeline(comfy_home):
     return dict(clip=clip, images=images, info=info, model=model, tokens=tokens)
 
 
+def test_encode_passes_its_pixel_limits_on(comfy_home, pipeline):
+    _, nodes = comfy_home
+    model, clip = pipeline["model"], pipeline["clip"]
+    limited = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, max_frame_pixels=64 * 64).values[0]
+    assert limited.tokens_per_frame < pipeline["tokens"].tokens_per_frame
+    assert limited.grid == model.encode(clip, max_frame_pixels=64 * 64).grid
+
+
 def test_load_video_outputs(pipeline):
     assert pipeline["images"].shape == (8, 160, 224, 3) and pipeline["images"].max() <= 1
     assert "40 frames" in pipeline["info"] and "sampled 8 frames" in pipeline["info"]
@@ -246,7 +254,7 @@ def test_encoding_reports_progress_and_stops_between_chunks_when_comfyui_interru
     comfy.utils.updates.clear()
     tokens = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, groups_per_chunk=1).values[0]
     assert comfy.utils.updates == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    assert torch.equal(tokens.features, pipeline["tokens"].features)
+    torch.testing.assert_close(tokens.features, pipeline["tokens"].features, rtol=1e-5, atol=1e-5)
 
     class CancelAfterTwoChunks(comfy.utils.ProgressBar):
         def update_absolute(self, value, total=None, preview=None):
@@ -265,4 +273,4 @@ def test_encoding_reports_progress_and_stops_between_chunks_when_comfyui_interru
     assert comfy.utils.updates == [(1, 4), (2, 4)]  # stopped before the third chunk
     assert not comfy.model_management.interrupted  # ComfyUI clears the flag when it raises
     again = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, groups_per_chunk=1).values[0]
-    assert torch.equal(again.features, pipeline["tokens"].features)
+    torch.testing.assert_close(again.features, pipeline["tokens"].features, rtol=1e-5, atol=1e-5)

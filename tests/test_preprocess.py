@@ -1,13 +1,13 @@
 """Our pixels against transformers' own video processors (needs torchvision, as those processors do)."""
 
-import json
-
 import pytest
 import torch
+from conftest import torchvision_or_skip
 
 from vcast_core.models import llava_onevision, load_videollm, qwen2_5_vl, qwen3_vl
 from vcast_core.models.preprocess import fit_pixels
-from vcast_core.random_checkpoint import write_random_checkpoint
+from vcast_core.random_checkpoint import processor_config, write_random_checkpoint
+from vcast_core.tokens import MAX_CLIP_PIXELS, MAX_FRAME_PIXELS
 from vcast_core.video import VideoClip
 
 FAMILIES = {"qwen3_vl": qwen3_vl, "qwen2_5_vl": qwen2_5_vl, "llava_onevision": llava_onevision}
@@ -33,22 +33,29 @@ def checkpoint(request, tmp_path_factory):
     return request.param, write_random_checkpoint(tmp_path_factory.mktemp(request.param), request.param)
 
 
-@pytest.mark.parametrize(("frames", "height", "width"), [(8, 160, 224), (8, 280, 392), (7, 150, 200), (4, 360, 640)])
+@pytest.mark.parametrize(
+    ("frames", "height", "width"), [(8, 160, 224), (8, 280, 392), (7, 150, 200), (4, 360, 640), (3, 1080, 1920)]
+)
 def test_pixels_equal_the_hugging_face_processor(checkpoint, frames, height, width):
-    pytest.importorskip("torchvision", reason="transformers' video processors need torchvision")
+    """With the published checkpoints' processor files: Qwen2.5-VL's image limits (up to 12.8 megapixels a
+    frame, as it publishes no video config), Qwen3-VL's whole-clip budget."""
+    torchvision_or_skip()
     from vcast_core.models._hf import load_video_processor, processor_pixels
 
     model_type, folder = checkpoint
-    config = json.loads((folder / "video_preprocessor_config.json").read_text())
+    config, family = processor_config(model_type), FAMILIES[model_type]
     clip = random_clip(frames, height, width)
-    ours, grid = FAMILIES[model_type].pixel_values(clip, config)
-    theirs, their_grid = processor_pixels(load_video_processor(folder), clip.frames, clip.source_fps, clip.indices)
-    assert grid == their_grid
-    assert torch.equal(ours, theirs)  # bit for bit, resized or not
+    for limits in ((MAX_FRAME_PIXELS, MAX_CLIP_PIXELS), (2**40, 2**40)):  # ours, and the checkpoint's alone
+        size = family.pixel_size(config, frames, *limits)
+        ours, grid = family.pixel_values(clip, config, size)
+        processor = load_video_processor(folder)
+        theirs, their_grid = processor_pixels(processor, clip.frames, clip.source_fps, clip.indices, size)
+        assert grid == their_grid
+        assert torch.equal(ours, theirs)  # bit for bit, resized or not
 
 
 def test_encode_uses_the_hugging_face_processor_where_torchvision_is_installed(checkpoint):
-    pytest.importorskip("torchvision", reason="transformers' video processors need torchvision")
+    torchvision_or_skip()
     _, folder = checkpoint
     llm = load_videollm(folder, device="cpu")
     assert llm.pixel_source == "transformers"

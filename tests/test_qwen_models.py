@@ -6,7 +6,8 @@ import pytest
 import torch
 from conftest import write_square_video
 
-from vcast_core.models import load_videollm
+from vcast_core.models import load_videollm, qwen2_5_vl
+from vcast_core.models._hf import qwen2_5_vl_frame_rate, truncates_time_positions
 from vcast_core.random_checkpoint import write_random_checkpoint
 from vcast_core.tokens import prune
 from vcast_core.video import load_video
@@ -34,7 +35,7 @@ def token_set(llm, video_clip):
 def own_inputs(llm, clip, token_set):
     """The model's own forward/generate inputs for the unpruned prompt."""
     full = llm.prompt_inputs(token_set, PROMPT)
-    pixels, grid = llm.family.pixel_values(clip, llm.processor_config)
+    pixels, grid = llm.pixel_values(clip)
     inputs = dict(
         input_ids=full.input_ids,
         attention_mask=torch.ones_like(full.input_ids),
@@ -180,3 +181,73 @@ def test_a_mask_from_select_tokens_drives_the_prefill(llm, token_set):
     assert (llm.prefill(pruned, PROMPT).logits - oracle_logits(llm, pruned)).abs().max() <= 1e-4
     with pytest.raises(ValueError, match="kept mask must be bool of shape"):
         token_set.with_kept(kept[:, :-1])
+
+
+@pytest.mark.parametrize(("seconds", "fps"), [(2.0, 2.0), (3.96, 2.0), (4.0, 4.0), (2.4, 1.0)])
+def test_every_temporal_group_gets_its_own_time_position(tmp_path, caplog, seconds, fps):
+    """Qwen2.5-VL at the rates people sample: each group's time position above the last. transformers 4.57
+    truncates second_per_grid_t to an integer, so the value must be exactly the processor's (1.0 at 2 frames per
+    second), not a mean of decoded intervals just under 1, which put every group at time 0."""
+    qwen2_5_vl._warn_truncated.cache_clear()  # it says so once per value and process
+    folder = write_random_checkpoint(tmp_path / "qwen2_5_vl", "qwen2_5_vl")
+    llm = load_videollm(folder, device="cpu", dtype="float32")
+    path = write_square_video(tmp_path / "clip.mp4", frames=round(seconds * 25), width=96, height=64)
+    clip = load_video(path, fps=fps)
+    token_set = llm.encode(clip)
+    assert token_set.seconds_per_group == pytest.approx(2 / qwen2_5_vl_frame_rate(clip))
+    full = llm.prompt_inputs(token_set, PROMPT)
+    starts = full.positions[0, 0][full.video_mask[0]].reshape(token_set.frames, -1)[:, 0]
+    gaps = (starts[1:] - starts[:-1]).tolist()
+    per_group = token_set.seconds_per_group
+    truncated = bool(per_group % 1) and truncates_time_positions(llm.model)  # 4.57 to 5.10, in their pipeline too
+    if (int(per_group) if truncated else per_group) * 2 >= 1:  # tokens_per_second 2: a group spans >= 1 position
+        assert all(gap >= 1 for gap in gaps), gaps
+    if truncated:  # said, not hidden
+        assert f"truncates it to {int(per_group)} in the time positions" in caplog.text
+
+
+def test_second_per_grid_t_is_the_processors(tmp_path):
+    path = write_square_video(tmp_path / "clip.mp4", frames=100, width=96, height=64)
+    clip = load_video(path, fps=2.0)
+    from transformers.video_utils import VideoMetadata
+
+    if hasattr(VideoMetadata, "sampled_fps"):  # 5.x: the sampled frames' rate from their metadata
+        metadata = VideoMetadata(total_num_frames=clip.source_frames, fps=clip.source_fps, frames_indices=clip.indices)
+        assert qwen2_5_vl_frame_rate(clip) == metadata.sampled_fps
+    else:  # 4.57: its fps argument, the rate asked for
+        assert qwen2_5_vl_frame_rate(clip) == 2.0
+
+
+def test_the_pixel_limits_shrink_what_the_vision_tower_sees(llm, video_clip):
+    """224x160 frames: a per-frame limit of 64x64 pixels, then a whole-clip limit of one 64x64 frame's worth."""
+    whole = llm.encode(video_clip)
+    per_frame = llm.encode(video_clip, max_frame_pixels=64 * 64)
+    per_clip = llm.encode(video_clip, max_clip_pixels=64 * 64)
+    assert per_frame.tokens_per_frame < whole.tokens_per_frame
+    assert per_clip.tokens_per_frame <= per_frame.tokens_per_frame
+    assert per_clip.tokens_per_frame >= 1  # never below one token a frame, however low the limit
+    with pytest.raises(ValueError, match=r"max_clip_pixels must be an integer in \[1, inf\)"):
+        llm.encode(video_clip, max_clip_pixels=0)
+
+
+def test_a_one_frame_clip_is_one_temporal_group_on_both_pixel_paths(llm, tmp_path):
+    path = write_square_video(tmp_path / "one.mp4", frames=3, width=96, height=64)
+    clip = load_video(path, num_frames=1)
+    token_set = llm.encode(clip)
+    assert token_set.frames == 1 and token_set.frame_indices == clip.indices
+    processor, llm.video_processor = llm.video_processor, None  # the plain-torch path
+    try:
+        torch.testing.assert_close(llm.encode(clip).features, token_set.features, rtol=1e-5, atol=1e-5)
+    finally:
+        llm.video_processor = processor
+    assert llm.generate(prune(token_set, 0.5), PROMPT, max_new_tokens=2).token_ids
+
+
+def test_a_start_end_window_keeps_the_sampled_rate(tmp_path):
+    """The frame rate of frames sampled from a window is over the window, not the whole video."""
+    path = write_square_video(tmp_path / "clip.mp4", frames=250, width=96, height=64)  # 10 s at 25 fps
+    window = load_video(path, fps=2.0, start=2.0, end=6.0)
+    whole = load_video(path, fps=2.0)
+    assert window.sampled_fps == pytest.approx(2.0) and whole.sampled_fps == pytest.approx(2.0)
+    thinned = load_video(path, fps=2.0, max_frames=5)
+    assert thinned.sampling_fps is None and thinned.sampled_fps == pytest.approx(0.5)

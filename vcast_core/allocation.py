@@ -42,7 +42,7 @@ def _curvature_weights(stats: FrameStats, *, tau: float = 0.7, signal: str = "tu
     """
     tau = check_positive("tau", tau)
     check_choice("signal", signal, SIGNALS)
-    return torch.softmax(trajectory_signal(stats.descriptors, signal) / tau, dim=0)
+    return torch.softmax(trajectory_signal(stats.descriptors, signal, stats.still) / tau, dim=0)
 
 
 def _uniform_weights(stats: FrameStats) -> Tensor:
@@ -109,7 +109,8 @@ def distribute(weights: Tensor, total: int, min_per_frame: int, cap: int, roundi
     fractional part (ties: lower frame index), repeating over the uncapped frames if capping
     left more than one round. ``reference`` reproduces the released V-CAST code: it never clears
     the remainder it used, so the whole leftover goes to the frame with the largest fractional
-    part until that frame is full. Returns a CPU int64 ``[T]``.
+    part until that frame is full (with :func:`allocate_budget` and the curvature allocator, the curvature is
+    then computed in the features' own dtype too, as the released code does). Returns a CPU int64 ``[T]``.
     """
     frames = weights.numel()
     weights = weights.detach().float().cpu().clamp_min(0.0)
@@ -176,6 +177,8 @@ def allocate(
     total = total_budget(stats.frames, stats.tokens, ratio, min_per_frame)
     min_per_frame = int(min_per_frame)
     check_choice("rounding", rounding, ROUNDINGS)
+    if rounding == "reference" and method == "curvature":  # the released code's arithmetic, in the features' dtype
+        stats = stats.in_own_dtype()
     stats.validate()
     weights = weights_of(stats, **options)
     if not bool(torch.isfinite(weights).all()):

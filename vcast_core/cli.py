@@ -17,7 +17,7 @@ from .frames import FrameStats
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS
 from .synthetic import shot_clip
-from .tokens import GROUPS_PER_CHUNK, POSITIONS
+from .tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS
 from .video import BACKENDS, MAX_MEMORY_GB
 
 BAR_WIDTH = 40
@@ -145,6 +145,19 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
     parser.add_argument("--attention", default="sdpa", help="sdpa (default), eager or flash_attention_2")
     parser.add_argument(
+        "--max-frame-pixels",
+        type=int,
+        default=MAX_FRAME_PIXELS,
+        help=f"the vision tower sees at most this many pixels per frame (default {MAX_FRAME_PIXELS:,}: 768 "
+        "tokens' worth of 28-pixel patches), within the checkpoint's own limits",
+    )
+    parser.add_argument(
+        "--max-clip-pixels",
+        type=int,
+        default=MAX_CLIP_PIXELS,
+        help=f"and at most this many for the whole clip (default {MAX_CLIP_PIXELS:,}: 64 such frames)",
+    )
+    parser.add_argument(
         "--groups-per-chunk",
         type=int,
         default=GROUPS_PER_CHUNK,
@@ -217,7 +230,8 @@ def run_policy(args: argparse.Namespace) -> None:
         selection_options=selection,
     )
     signal = allocation.get("signal", "turn") if args.allocator == "curvature" else "turn"
-    curvature = trajectory_signal(FrameStats(features).descriptors, signal)
+    stats = FrameStats(features)
+    curvature = trajectory_signal(stats.descriptors, signal, stats.still)
     name = "curvature" if signal == "turn" else signal
     frames, tokens = kept.shape
     print(f"{source}: T={frames} frames x P={tokens} tokens, D={features.shape[2]}")
@@ -242,12 +256,14 @@ def run_policy(args: argparse.Namespace) -> None:
 def run_video(args: argparse.Namespace) -> None:
     from transformers.utils import logging as transformers_logging
 
-    from ._checks import check_ratio
+    from ._checks import check_int, check_ratio
     from .models import load_videollm
     from .tokens import prune
     from .video import load_video
 
     check_ratio(args.ratio)  # before the slow steps
+    check_int("max_frame_pixels", args.max_frame_pixels, 1)
+    check_int("max_clip_pixels", args.max_clip_pixels, 1)
 
     clip = load_video(
         args.video,
@@ -263,7 +279,15 @@ def run_video(args: argparse.Namespace) -> None:
     llm = load_videollm(args.model, device=args.device, dtype=args.dtype, attention=args.attention)
     llm.check_positions(args.positions)  # before the slow steps
     token_set = prune(
-        llm.encode(clip, groups_per_chunk=args.groups_per_chunk), args.ratio, args.allocator, args.selector
+        llm.encode(
+            clip,
+            groups_per_chunk=args.groups_per_chunk,
+            max_frame_pixels=args.max_frame_pixels,
+            max_clip_pixels=args.max_clip_pixels,
+        ),
+        args.ratio,
+        args.allocator,
+        args.selector,
     )
     result = llm.generate(
         token_set,
@@ -308,6 +332,8 @@ def run_batch_job(args: argparse.Namespace) -> None:
         backend=args.backend,
         max_memory_gb=args.max_memory_gb,
         groups_per_chunk=args.groups_per_chunk,
+        max_frame_pixels=args.max_frame_pixels,
+        max_clip_pixels=args.max_clip_pixels,
         allocator=args.allocator,
         selector=args.selector,
         positions=args.positions,

@@ -1,14 +1,26 @@
 """Randomly initialised checkpoints of the real architectures, written offline to a folder.
 
 They load through :func:`vcast_core.load_videollm` exactly like a downloaded checkpoint (config,
-safetensors weights, tokenizer, processor configs), which is what tests and benchmarks need:
-random weights are valid for exactness checks against the model's own unpruned path and for
-timing, never for answers.
+safetensors weights, tokenizer, processor configs, chat template), which is what tests and
+benchmarks need: random weights are valid for exactness checks against the model's own unpruned
+path and for timing, never for answers.
+
+The processor and chat-template files are the published checkpoints' own, copied byte for byte
+into ``published/`` (they are facts of those checkpoints): Qwen3-VL-8B-Instruct's (its chat
+template, ``preprocessor_config.json`` and ``video_preprocessor_config.json``, from a git mirror of
+a checkpoint whose files match it), Qwen2.5-VL-7B-Instruct's (chat template and
+``preprocessor_config.json``; it publishes no video processor config, so its image limits of up to
+12.8 megapixels a frame apply to video), LLaVA-OneVision's chat template (the one transformers'
+conversion script writes), and a Qwen3-VL Thinking chat template (from a third-party copy, not
+checked byte for byte against Qwen3-VL-8B-Thinking's). The LLaVA-OneVision video processor config
+below is written from the values its checkpoints use.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -24,6 +36,15 @@ SPECIAL_TOKENS = (
 )
 # LLaVA-OneVision's checkpoints add its two placeholders to Qwen2's tokenizer.
 EXTRA_TOKENS = {"llava_onevision": ("<image>", "<video>")}
+PUBLISHED = Path(__file__).with_name("published")
+# the published checkpoint whose processor files and chat template a random checkpoint of each type carries
+PUBLISHED_FILES = {
+    "qwen3_vl": "Qwen3-VL-8B-Instruct",
+    "qwen3_vl_moe": "Qwen3-VL-8B-Instruct",
+    "qwen2_5_vl": "Qwen2.5-VL-7B-Instruct",
+    "llava_onevision": "llava-onevision-qwen2-7b-ov-hf",
+}
+THINKING_TEMPLATE = PUBLISHED / "Qwen3-VL-8B-Thinking" / "chat_template.jinja"
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 _CORPUS = [
@@ -49,6 +70,10 @@ SIZES = {
         vision_intermediate=4096,
         vision_heads=16,
         vocab=151936,
+        tie=True,
+        mrope_section=[24, 20, 20],
+        deepstack=[5, 11, 17],
+        position_embeddings=2304,
     ),
     "qwen3-vl-8b": dict(
         hidden=4096,
@@ -61,6 +86,9 @@ SIZES = {
         vision_intermediate=4304,
         vision_heads=16,
         vocab=151936,
+        mrope_section=[24, 20, 20],
+        deepstack=[8, 16, 24],
+        position_embeddings=2304,
     ),
     "qwen2.5-vl-7b": dict(
         hidden=3584,
@@ -73,6 +101,8 @@ SIZES = {
         vision_intermediate=3420,
         vision_heads=16,
         vocab=152064,
+        mrope_section=[16, 24, 24],
+        full_attention_blocks=[7, 15, 23, 31],
     ),
     "llava-onevision-7b": dict(  # Qwen2-7B with SigLIP-so400m minus its last layer, as llava-onevision-qwen2-7b-ov-hf
         hidden=3584,
@@ -161,7 +191,8 @@ def _qwen2_5_vl_config(tokenizer, size: dict):
     from transformers import Qwen2_5_VLConfig
 
     head_dim = size["hidden"] // size["heads"]
-    sections = [head_dim // 8, 3 * head_dim // 16, head_dim // 2 - head_dim // 8 - 3 * head_dim // 16]  # 7B: 16/24/24
+    eighth, sixteenth = head_dim // 8, head_dim // 16
+    sections = size.get("mrope_section", [eighth, 3 * sixteenth, head_dim // 2 - eighth - 3 * sixteenth])
     text = dict(
         _text_config(tokenizer, size),
         rope_theta=1e6,
@@ -171,30 +202,23 @@ def _qwen2_5_vl_config(tokenizer, size: dict):
     vision = dict(
         _vision_config(size, patch=14),
         window_size=112,
-        fullatt_block_indexes=[size["vision_depth"] - 1],
+        fullatt_block_indexes=size.get("full_attention_blocks", [size["vision_depth"] - 1]),
         tokens_per_second=2,
     )
-    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, **_token_ids(tokenizer))
-    processor = dict(
-        patch_size=14,
-        temporal_patch_size=2,
-        merge_size=2,
-        image_mean=CLIP_MEAN,
-        image_std=CLIP_STD,
-        min_pixels=128 * 28 * 28,
-        max_pixels=768 * 28 * 28,
-    )
-    return config, processor
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **_token_ids(tokenizer))
 
 
 def _qwen3_vl_config(tokenizer, size: dict, moe: bool = False):
-    import transformers
     from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
+    from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLTextConfig
 
     head_dim = size["hidden"] // size["heads"]
-    sections = [head_dim // 2 - 2 * (head_dim // 8), head_dim // 8, head_dim // 8]
+    sections = size.get("mrope_section", [head_dim // 2 - 2 * (head_dim // 8), head_dim // 8, head_dim // 8])
     rope = dict(rope_type="default", mrope_section=sections, mrope_interleaved=True)
-    if int(transformers.__version__.split(".")[0]) >= 5:
+    fields = set(getattr(Qwen3VLTextConfig, "__dataclass_fields__", ())) | set(
+        inspect.signature(Qwen3VLTextConfig.__init__).parameters
+    )
+    if "rope_parameters" in fields:  # 5.x
         rope_kwargs = dict(rope_parameters=dict(rope, rope_theta=5e6))
     else:
         rope_kwargs = dict(rope_scaling=rope, rope_theta=5e6)
@@ -203,24 +227,12 @@ def _qwen3_vl_config(tokenizer, size: dict, moe: bool = False):
         text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=size["intermediate"] // 2)
     vision = dict(
         _vision_config(size, patch=16),
-        num_position_embeddings=256,
-        deepstack_visual_indexes=list(range(min(3, size["vision_depth"]))),
+        num_position_embeddings=size.get("position_embeddings", 256),
+        deepstack_visual_indexes=size.get("deepstack", list(range(min(3, size["vision_depth"])))),
     )
     config_class = Qwen3VLMoeConfig if moe else Qwen3VLConfig
-    config = config_class(text_config=text, vision_config=vision, **_token_ids(tokenizer))
-    # The real checkpoints' video_preprocessor_config.json: one pixel budget for the whole clip.
-    processor = dict(
-        patch_size=16,
-        temporal_patch_size=2,
-        merge_size=2,
-        image_mean=[0.5] * 3,
-        image_std=[0.5] * 3,
-        size={"longest_edge": 25165824, "shortest_edge": 4096},
-        fps=2,
-        min_frames=4,
-        max_frames=768,
-    )
-    return config, processor
+    tie = dict(tie_word_embeddings=size.get("tie", False))  # 2B ties its output layer to its input embedding
+    return config_class(text_config=text, vision_config=vision, **_token_ids(tokenizer), **tie)
 
 
 def _llava_onevision_config(tokenizer, size: dict):
@@ -237,7 +249,7 @@ def _llava_onevision_config(tokenizer, size: dict):
         patch_size=14,
         vision_use_head=False,
     )
-    config = LlavaOnevisionConfig(
+    return LlavaOnevisionConfig(
         text_config=text,
         vision_config=vision,
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
@@ -245,18 +257,50 @@ def _llava_onevision_config(tokenizer, size: dict):
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,
     )
-    # The checkpoints' video_preprocessor_config.json: SigLIP's square input and normalisation.
-    processor = dict(
-        size={"height": 384, "width": 384},
-        resample=3,
-        rescale_factor=1 / 255,
-        image_mean=[0.5] * 3,
-        image_std=[0.5] * 3,
-        do_resize=True,
-        do_rescale=True,
-        do_normalize=True,
-    )
-    return config, processor
+
+
+# LLaVA-OneVision's video processor settings: SigLIP's square input and normalisation, as its checkpoints use.
+LLAVA_ONEVISION_VIDEO_PROCESSOR = dict(
+    size={"height": 384, "width": 384},
+    resample=3,
+    rescale_factor=1 / 255,
+    image_mean=[0.5] * 3,
+    image_std=[0.5] * 3,
+    do_resize=True,
+    do_rescale=True,
+    do_normalize=True,
+)
+
+
+# the files AutoProcessor reads for it: the image processor (the same settings) and the processor's own
+LLAVA_ONEVISION_PROCESSOR_FILES = {
+    "video_preprocessor_config.json": LLAVA_ONEVISION_VIDEO_PROCESSOR,
+    "preprocessor_config.json": dict(
+        LLAVA_ONEVISION_VIDEO_PROCESSOR, image_processor_type="LlavaOnevisionImageProcessor"
+    ),
+    "processor_config.json": dict(
+        num_image_tokens=729, vision_feature_select_strategy="full", processor_class="LlavaOnevisionProcessor"
+    ),
+}
+
+
+def processor_config(model_type: str) -> dict:
+    """The video processor settings a random checkpoint of ``model_type`` carries (as ``load_videollm`` reads them:
+    the video processor config, else the image one)."""
+    if model_type == "llava_onevision":
+        return dict(LLAVA_ONEVISION_VIDEO_PROCESSOR)
+    folder = PUBLISHED / PUBLISHED_FILES[model_type]
+    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+        if (folder / name).is_file():
+            return json.loads((folder / name).read_text())
+    raise FileNotFoundError(f"no processor config in {folder}")
+
+
+def chat_template(model_type: str, thinking: bool = False) -> str:
+    """The chat template a random checkpoint of ``model_type`` carries."""
+    if thinking:
+        return THINKING_TEMPLATE.read_text()
+    return json.loads((PUBLISHED / PUBLISHED_FILES[model_type] / "chat_template.json").read_text())["chat_template"]
 
 
 CONFIG_BUILDERS = {
@@ -267,18 +311,28 @@ CONFIG_BUILDERS = {
 }
 
 
-def write_random_checkpoint(folder: str | Path, model_type: str, size: str = "tiny", seed: int = 0) -> Path:
-    """Write a random-weight ``model_type`` checkpoint of preset ``size`` (``SIZES``) to ``folder``."""
+def write_random_checkpoint(
+    folder: str | Path, model_type: str, size: str = "tiny", seed: int = 0, thinking: bool = False
+) -> Path:
+    """Write a random-weight ``model_type`` checkpoint of preset ``size`` (``SIZES``) to ``folder``, with the
+    published checkpoint's processor files and chat template (a Thinking checkpoint's with ``thinking``)."""
     from transformers import AutoModelForImageTextToText
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = write_tokenizer(folder, EXTRA_TOKENS.get(model_type, ()))
-    config, processor = CONFIG_BUILDERS[model_type](tokenizer, SIZES[size])
+    config = CONFIG_BUILDERS[model_type](tokenizer, SIZES[size])
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
     model.save_pretrained(folder, safe_serialization=True)
-    (folder / "video_preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+    for path in (PUBLISHED / PUBLISHED_FILES[model_type]).iterdir():
+        shutil.copyfile(path, folder / path.name)
+    if model_type == "llava_onevision":
+        for name, settings in LLAVA_ONEVISION_PROCESSOR_FILES.items():
+            (folder / name).write_text(json.dumps(settings, indent=2))
+    if thinking:
+        (folder / "chat_template.json").unlink()
+        shutil.copyfile(THINKING_TEMPLATE, folder / "chat_template.jinja")
     return folder
 
 
@@ -292,8 +346,17 @@ def random_videollm(model_type: str, size: str = "small", device: str = "cpu", d
 
     with tempfile.TemporaryDirectory() as folder:
         tokenizer = write_tokenizer(Path(folder), EXTRA_TOKENS.get(model_type, ()))
-    config, processor = CONFIG_BUILDERS[model_type](tokenizer, SIZES[size])
+    config = CONFIG_BUILDERS[model_type](tokenizer, SIZES[size])
     torch.manual_seed(seed)
     with torch.device(device):
         model = AutoModelForImageTextToText.from_config(config, dtype=dtype).eval()
-    return VideoLLM(model, tokenizer, processor, model_type, FAMILIES[model_type], f"random {size}", None)
+    return VideoLLM(
+        model,
+        tokenizer,
+        processor_config(model_type),
+        model_type,
+        FAMILIES[model_type],
+        f"random {size}",
+        None,
+        chat_template(model_type),
+    )

@@ -20,6 +20,13 @@ from .selection import select_tokens
 POSITIONS = ("original", "compact")
 POOL = 2  # patches per token along each side of a frame
 GROUPS_PER_CHUNK = 8  # temporal groups a vision tower encodes at once (the tokens do not depend on it)
+# Pixel limits of the frames the vision tower sees, on top of the checkpoint's own. Per frame: 768 tokens'
+# worth of 28-pixel patches, qwen-vl-utils' video default (Qwen2.5-VL's published image limit, which applies
+# to video, is 12.8 megapixels). Per clip: 64 such frames, so that a 64-frame 1080p clip of Qwen2.5-VL-7B
+# is 23,040 video tokens (about 21 GB at bf16 by bench/memory_estimate.py) and longer samplings share the budget.
+# LLaVA-OneVision resizes every frame to 384x384 whatever the limits.
+MAX_FRAME_PIXELS = 768 * 28 * 28
+MAX_CLIP_PIXELS = 64 * MAX_FRAME_PIXELS
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,9 @@ def allocate(token_set: TokenSet, ratio: float, method: str = "curvature", **opt
     per_frame = allocation.allocate(stats, ratio, method, **options)
     ms = (time.perf_counter() - start) * 1e3
     signal = options.get("signal", "turn") if method == "curvature" else "turn"
-    curvature = trajectory_signal(stats.descriptors, signal)
+    if method == "curvature" and options.get("rounding") == "reference":
+        stats = stats.in_own_dtype()  # the curvature the budget came from
+    curvature = trajectory_signal(stats.descriptors, signal, stats.still)
     return Budget(
         per_frame.cpu(),
         token_set.tokens_per_frame,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,25 @@ class VideoClip:
     source_frames: int
     path: str
     backend: str
+    sampling_fps: float | None = None  # the frames per second asked for, when sampled by rate and not thinned
+    window_frames: int | None = None  # source frames in the sampled start..end window (None: all of them)
+
+    @property
+    def sampled_fps(self) -> float:
+        """The sampled frames' rate as transformers' video metadata states it (sampled of all frames, times the
+        source's rate), over the start..end window they were sampled from."""
+        return len(self.indices) / max(self.window_frames or self.source_frames, 1) * self.source_fps
+
+    def padded_to(self, count: int) -> VideoClip:
+        """The clip with its last frame repeated up to ``count`` frames (a temporal group for a one-frame clip)."""
+        extra = count - len(self.indices)
+        frames = torch.cat([self.frames, self.frames[-1:].expand(extra, -1, -1, -1)])
+        return replace(
+            self,
+            frames=frames,
+            indices=self.indices + self.indices[-1:] * extra,
+            timestamps=self.timestamps + self.timestamps[-1:] * extra,
+        )
 
     @property
     def height(self) -> int:
@@ -54,6 +73,21 @@ class VideoClip:
         )
 
 
+def sample_window(source_frames: int, source_fps: float, start: float, end: float | None) -> tuple[int, int, float]:
+    """The first and last source frame of the ``[start, end)`` window, and its end in seconds (the video's end
+    when ``end`` is None or beyond it)."""
+    duration = source_frames / source_fps
+    end = duration if end is None else min(end, duration)
+    if not 0 <= start < end:
+        raise VideoError(
+            f"start={start:g} s and end={end:g} s leave nothing to sample in a video of {duration:.2f} s; "
+            f"use 0 <= start < end <= {duration:.2f}"
+        )
+    first = min(source_frames - 1, math.ceil(start * source_fps - 1e-6))
+    last = max(first, min(source_frames - 1, math.ceil(end * source_fps - 1e-6) - 1))
+    return first, last, end
+
+
 def sample_indices(
     source_frames: int,
     source_fps: float,
@@ -71,15 +105,7 @@ def sample_indices(
         raise VideoError("give exactly one of fps (frames per second to sample) and num_frames")
     if source_frames < 1:
         raise VideoError("the video has no frames")
-    duration = source_frames / source_fps
-    end = duration if end is None else min(end, duration)
-    if not 0 <= start < end:
-        raise VideoError(
-            f"start={start:g} s and end={end:g} s leave nothing to sample in a video of {duration:.2f} s; "
-            f"use 0 <= start < end <= {duration:.2f}"
-        )
-    first = min(source_frames - 1, math.ceil(start * source_fps - 1e-6))
-    last = max(first, min(source_frames - 1, math.ceil(end * source_fps - 1e-6) - 1))
+    first, last, end = sample_window(source_frames, source_fps, start, end)
     if num_frames is not None:
         if num_frames < 1:
             raise VideoError(f"num_frames must be >= 1, got {num_frames}")
@@ -185,6 +211,8 @@ def load_video(
     decode = _decode_decord if backend == "decord" else _decode_pyav
     sampling = dict(fps=fps, num_frames=num_frames, max_frames=max_frames, start=start, end=end)
     frames, indices, timestamps, source_fps, source_frames = decode(path, sampling, max_memory_gb)
+    first, last, window_end = sample_window(source_frames, source_fps, start, end)
+    thinned = fps is not None and max_frames is not None and math.ceil((window_end - start) * fps) > max_frames
     return VideoClip(
         frames=_shrink(torch.from_numpy(frames), max_pixels),
         indices=tuple(indices),
@@ -193,6 +221,8 @@ def load_video(
         source_frames=source_frames,
         path=str(path),
         backend=backend,
+        sampling_fps=None if thinned else fps,
+        window_frames=last - first + 1,
     )
 
 

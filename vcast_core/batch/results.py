@@ -87,7 +87,12 @@ def _ends_without_newline(path: Path) -> bool:
 
 def _check_settings(path: Path, record: dict, settings: dict) -> None:
     for name, value in settings.items():
-        earlier = record["settings"].get(name)
+        if name not in record["settings"]:
+            raise ResultsError(
+                f"{path} was written by an earlier version that did not record {name}: it cannot be resumed; "
+                "give --out a new file"
+            )
+        earlier = record["settings"][name]
         if earlier != value:
             raise ResultsError(
                 f"{path} holds results made with {name}={earlier!r}, this job has {name}={value!r}: to resume it, "

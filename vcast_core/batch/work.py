@@ -12,7 +12,7 @@ from .._checks import check_choice, check_int, check_number, check_positive
 from ..allocation import ALLOCATION_METHODS
 from ..errors import InputError, VCastError
 from ..selection import SELECTION_METHODS
-from ..tokens import GROUPS_PER_CHUNK, POSITIONS, prune
+from ..tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS, prune
 from ..video import BACKENDS, MAX_MEMORY_GB, load_video
 from .answers import chosen_letter, is_correct, prompt
 from .manifest import Item
@@ -36,6 +36,8 @@ class BatchSettings:
     backend: str = "auto"
     max_memory_gb: float = MAX_MEMORY_GB
     groups_per_chunk: int = GROUPS_PER_CHUNK
+    max_frame_pixels: int = MAX_FRAME_PIXELS
+    max_clip_pixels: int = MAX_CLIP_PIXELS
     allocator: str = "curvature"
     selector: str = "dual_anchor"
     positions: str = "original"
@@ -57,6 +59,8 @@ class BatchSettings:
         check_choice("backend", self.backend, BACKENDS)
         check_positive("max_memory_gb", self.max_memory_gb)
         check_int("groups_per_chunk", self.groups_per_chunk, 0)
+        check_int("max_frame_pixels", self.max_frame_pixels, 1)
+        check_int("max_clip_pixels", self.max_clip_pixels, 1)
         check_choice("positions", self.positions, POSITIONS)
         check_choice("allocator", self.allocator, ALLOCATION_METHODS)
         check_choice("selector", self.selector, SELECTION_METHODS)
@@ -102,7 +106,12 @@ class ItemRunner:
                 max_memory_gb=settings.max_memory_gb,
             )
             video_ms = (time.perf_counter() - start) * 1e3
-            tokens = self.llm.encode(clip, groups_per_chunk=settings.groups_per_chunk)
+            tokens = self.llm.encode(
+                clip,
+                groups_per_chunk=settings.groups_per_chunk,
+                max_frame_pixels=settings.max_frame_pixels,
+                max_clip_pixels=settings.max_clip_pixels,
+            )
         except ITEM_ERRORS as err:
             return [self._record(item, ratio, error=err) for ratio in ratios]
         records = []

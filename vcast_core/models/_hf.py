@@ -1,6 +1,6 @@
 """The few transformers calls whose signatures differ between 4.57 and 5.x, behind one interface.
 
-Branches test what the installed classes accept, not the version string, where they can.
+Branches test what the installed classes accept, never the version string.
 """
 
 from __future__ import annotations
@@ -8,10 +8,7 @@ from __future__ import annotations
 import inspect
 
 import torch
-import transformers
 from torch import Tensor
-
-TRANSFORMERS_V5 = int(transformers.__version__.split(".")[0]) >= 5
 
 
 def video_features(model, pixel_values: Tensor, grid_thw: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -45,15 +42,23 @@ def new_cache(model):
         return DynamicCache()
 
 
+def cache_name(language_model) -> str:
+    """What the language model calls its KV cache, in its arguments and its output: ``cache`` from 5.24 on,
+    ``past_key_values`` before (5.0 to 5.23 silently ignore a ``cache`` argument)."""
+    return "cache" if "cache" in inspect.signature(language_model.forward).parameters else "past_key_values"
+
+
 def language_model_step(model, embeds, positions, attention_mask, cache, visual_mask=None, deepstack=None):
     """One forward of the language model; returns ``(last-position logits [1, V], cache)``."""
+    language_model = model.model.language_model
+    name = cache_name(language_model)
     kwargs = dict(inputs_embeds=embeds, position_ids=positions, attention_mask=attention_mask, use_cache=True)
-    kwargs["cache" if TRANSFORMERS_V5 else "past_key_values"] = cache
+    kwargs[name] = cache
     if deepstack:
         kwargs.update(visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack)
-    out = model.model.language_model(**kwargs)
+    out = language_model(**kwargs)
     logits = model.lm_head(out.last_hidden_state[:, -1:]).squeeze(1)
-    return logits, (out.cache if TRANSFORMERS_V5 else out.past_key_values)
+    return logits, out[name]
 
 
 def load_video_processor(folder):
@@ -70,8 +75,10 @@ def load_video_processor(folder):
     return processor
 
 
-def processor_pixels(processor, frames: Tensor, fps: float, indices) -> tuple[Tensor, tuple[int, int, int] | None]:
-    """Pixels and grid from the Hugging Face video processor, for frames already sampled.
+def processor_pixels(
+    processor, frames: Tensor, fps: float, indices, size: dict | None = None
+) -> tuple[Tensor, tuple[int, int, int] | None]:
+    """Pixels and grid from the Hugging Face video processor, for frames already sampled, within ``size``.
 
     Qwen's processors give pixel rows and ``video_grid_thw``; LLaVA-OneVision's gives frames
     ``[1, T, 3, H, W]`` and no grid (None). ``fps`` and ``indices`` only fill the processor's
@@ -80,6 +87,43 @@ def processor_pixels(processor, frames: Tensor, fps: float, indices) -> tuple[Te
     from transformers.video_utils import VideoMetadata
 
     metadata = VideoMetadata(total_num_frames=len(indices), fps=fps, frames_indices=list(indices))
-    out = processor(videos=[frames.numpy()], return_tensors="pt", do_sample_frames=False, video_metadata=[metadata])
+    options = {} if size is None else {"size": size}
+    out = processor(
+        videos=[frames.numpy()], return_tensors="pt", do_sample_frames=False, video_metadata=[metadata], **options
+    )
     grid = out.get("video_grid_thw")
     return out["pixel_values_videos"], None if grid is None else tuple(int(v) for v in grid[0])
+
+
+def qwen3_vl_keeps_outer_vision_tokens() -> bool:
+    """Whether the installed Qwen3-VL processor keeps the chat template's outer ``<|vision_start|>`` and
+    ``<|vision_end|>`` around the per-group blocks it writes for a video (5.10 on: it only replaces the
+    ``<|video_pad|>``, through its own ``replace_video_token``), or replaces that outer pair (before)."""
+    from transformers.models.qwen3_vl.processing_qwen3_vl import Qwen3VLProcessor
+
+    return "replace_video_token" in vars(Qwen3VLProcessor)
+
+
+def truncates_time_positions(model) -> bool:
+    """Whether the installed Qwen2.5-VL ``get_rope_index`` truncates fractional seconds per temporal group to an
+    integer (4.57 to 5.10 do): a probe of two temporal groups 0.5 s apart, which then share a time position."""
+    config = model.config
+    merge = config.vision_config.spatial_merge_size
+    ids = [config.vision_start_token_id, config.video_token_id, config.video_token_id, config.vision_end_token_id]
+    input_ids = torch.tensor([ids], device=model.device)
+    grid = torch.tensor([[2, merge, merge]], device=model.device)
+    placeholders = (input_ids == config.video_token_id).long() * 2
+    half_second = torch.tensor([0.5], device=model.device)
+    positions = rope_index(model, input_ids, placeholders, grid, second_per_grid_ts=half_second)
+    return bool(positions[0, 0, 1] == positions[0, 0, 2])
+
+
+def qwen2_5_vl_frame_rate(clip) -> float:
+    """The frame rate Qwen2.5-VL's processor divides the temporal patch size by, for the sampled frames:
+    the rate transformers' video metadata gives them (5.x), or its ``fps`` argument (4.57), which is the
+    rate asked for when the frames were sampled by rate."""
+    from transformers.video_utils import VideoMetadata
+
+    if hasattr(VideoMetadata, "sampled_fps"):
+        return clip.sampled_fps
+    return clip.sampling_fps or clip.sampled_fps

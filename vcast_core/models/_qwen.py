@@ -34,6 +34,11 @@ def vision_tokens(model, pixels: Tensor, grid: tuple[int, int, int]) -> tuple[Te
     return embeds.reshape(shape), tuple(level.reshape(shape) for level in deepstack), grid
 
 
+def seconds_per_group(clip, temporal: int) -> float:
+    """The time one temporal group spans: its frames at the sampled frames' rate."""
+    return temporal / clip.sampled_fps
+
+
 def trailing_tokens(model) -> Tensor:
     """Nothing follows the video tokens in their placeholders."""
     return model.get_input_embeddings().weight[:0]

@@ -25,7 +25,12 @@ ROPE = "1d"
 BICUBIC = 3  # PIL's resampling code, the class default and what the checkpoints' processor configs name
 
 
-def pixel_values(clip: VideoClip, config: dict) -> tuple[Tensor, None]:
+def pixel_size(config: dict, frames: int, max_frame_pixels: int, max_clip_pixels: int) -> None:
+    """Every frame is resized to the vision tower's square input, whatever the limits."""
+    return None
+
+
+def pixel_values(clip: VideoClip, config: dict, size: None = None) -> tuple[Tensor, None]:
     """Frames ``[1, T, 3, H, W]`` resized to the processor's ``size`` and normalised; the tower needs no grid."""
     size = config.get("size") or {}
     if "height" not in size or "width" not in size:
@@ -42,6 +47,10 @@ def frames_per_group(config: dict) -> int:
 
 def group_timestamps(clip: VideoClip, frames: int) -> tuple[float, ...]:
     return tuple(clip.timestamps)
+
+
+def seconds_per_group(clip: VideoClip, frames: int) -> float:
+    return frames / clip.sampled_fps
 
 
 def group_count(pixels: Tensor, grid: None = None) -> int:
@@ -84,8 +93,7 @@ def positions(model, input_ids: Tensor, placeholders: Tensor, token_set: TokenSe
     return torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
 
 
-def prompt_text(token_set: TokenSet, question: str, system: str | None) -> str:
-    """The checkpoints' chat template: ``<video>`` expanded to one placeholder per token, newline included."""
-    video = "<video>" * (token_set.frames * token_set.tokens_per_frame + 1)
-    head = f"<|im_start|>system\n{system}<|im_end|>\n" if system else ""
-    return f"{head}<|im_start|>user\n{video}\n{question}<|im_end|>\n<|im_start|>assistant\n"
+def expand_video(text: str, token_set: TokenSet) -> str:
+    """The chat template's ``<video>`` expanded to one placeholder per token, the image newline included, as the
+    processor does."""
+    return text.replace("<video>", "<video>" * (token_set.frames * token_set.tokens_per_frame + 1), 1)

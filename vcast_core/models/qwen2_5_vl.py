@@ -6,11 +6,15 @@ time enters the positions through ``second_per_grid_ts``.
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import torch
 from torch import Tensor
 
 from ..tokens import TokenSet
 from ..video import VideoClip
+from . import _hf
 from ._qwen import (  # noqa: F401  (the family interface VideoLLM calls)
     ROPE,
     frames_per_group,
@@ -23,19 +27,25 @@ from ._qwen import (  # noqa: F401  (the family interface VideoLLM calls)
 from .preprocess import fit_pixels, patchify, resize_frames
 
 MODEL_TYPES = ("qwen2_5_vl",)
-DEFAULT_SYSTEM = "You are a helpful assistant."
+logger = logging.getLogger(__name__)
 
 
-def pixel_values(clip: VideoClip, config: dict) -> tuple[Tensor, tuple[int, int, int]]:
-    """Pixel rows and grid for the vision tower; the pixel budget applies to each frame."""
-    patch, merge, temporal = config["patch_size"], config["merge_size"], config["temporal_patch_size"]
+def pixel_size(config: dict, frames: int, max_frame_pixels: int, max_clip_pixels: int) -> dict:
+    """The processor's ``size`` for a clip of ``frames``: pixels per frame between the checkpoint's bounds (its
+    image limits, up to 12.8 megapixels, as it publishes no video config), at most ``max_frame_pixels`` and an
+    even share of ``max_clip_pixels``, and at least one token's worth."""
     size = config.get("size") or {}
+    low = config.get("min_pixels") or size["shortest_edge"]
+    high = min(config.get("max_pixels") or size["longest_edge"], max_frame_pixels, max_clip_pixels // frames)
+    high = max(high, (config["patch_size"] * config["merge_size"]) ** 2)  # at least one token a frame
+    return {"shortest_edge": min(low, high), "longest_edge": high}
+
+
+def pixel_values(clip: VideoClip, config: dict, size: dict) -> tuple[Tensor, tuple[int, int, int]]:
+    """Pixel rows and grid for the vision tower; the pixel budget ``size`` applies to each frame."""
+    patch, merge, temporal = config["patch_size"], config["merge_size"], config["temporal_patch_size"]
     height, width = fit_pixels(
-        clip.height,
-        clip.width,
-        patch * merge,
-        min_pixels=config.get("min_pixels") or size["shortest_edge"],
-        max_pixels=config.get("max_pixels") or size["longest_edge"],
+        clip.height, clip.width, patch * merge, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"]
     )
     x = resize_frames(clip.frames, height, width)
     rescale = config.get("rescale_factor", 1 / 255)
@@ -47,12 +57,17 @@ def group_timestamps(clip: VideoClip, temporal: int) -> tuple[float, ...]:
     return tuple(clip.timestamps[::temporal])
 
 
-def prompt_text(token_set: TokenSet, question: str, system: str | None) -> str:
-    pads = "<|video_pad|>" * (token_set.frames * token_set.tokens_per_frame)
-    return (
-        f"<|im_start|>system\n{system or DEFAULT_SYSTEM}<|im_end|>\n"
-        f"<|im_start|>user\n<|vision_start|>{pads}<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"
-    )
+def seconds_per_group(clip: VideoClip, temporal: int) -> float:
+    """``second_per_grid_t`` exactly as the installed processor computes it: the temporal patch size over the
+    frame rate it is given (see ``_hf.qwen2_5_vl_frame_rate``). At 2 frames per second it is 1.0 exactly,
+    which transformers 4.57's ``get_rope_index`` needs: it truncates the value to an integer."""
+    return temporal / _hf.qwen2_5_vl_frame_rate(clip)
+
+
+def expand_video(text: str, token_set: TokenSet) -> str:
+    """The chat template's ``<|video_pad|>`` expanded to one pad per token, inside the template's
+    ``<|vision_start|>`` ... ``<|vision_end|>``, as the processor does in every supported version."""
+    return text.replace("<|video_pad|>", "<|video_pad|>" * (token_set.frames * token_set.tokens_per_frame), 1)
 
 
 def rope_extras(token_set: TokenSet) -> dict:
@@ -60,4 +75,19 @@ def rope_extras(token_set: TokenSet) -> dict:
 
 
 def positions(model, input_ids: Tensor, placeholders: Tensor, token_set: TokenSet) -> Tensor:
+    """The model's own positions; says so once when the installed transformers drops a fraction of the seconds per
+    group from them (its own pipeline does the same)."""
+    seconds = token_set.seconds_per_group
+    if seconds % 1 and _hf.truncates_time_positions(model):
+        _warn_truncated(seconds)
     return mrope_positions(model, input_ids, placeholders, token_set, rope_extras(token_set))
+
+
+@functools.cache
+def _warn_truncated(seconds: float) -> None:
+    logger.warning(
+        "Qwen2.5-VL: %.3g s per temporal group; this transformers truncates it to %d in the time positions, as in "
+        "its own pipeline. Sample at 2 (or 1) frames per second, or use transformers >= 5.23, which keeps fractions.",
+        seconds,
+        int(seconds),
+    )

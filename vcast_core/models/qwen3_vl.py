@@ -10,12 +10,14 @@ from torch import Tensor
 
 from ..tokens import TokenSet
 from ..video import VideoClip
+from . import _hf
 from ._qwen import (  # noqa: F401  (the family interface VideoLLM calls)
     ROPE,
     frames_per_group,
     group_count,
     groups,
     mrope_positions,
+    seconds_per_group,
     trailing_tokens,
     vision_tokens,
 )
@@ -24,16 +26,25 @@ from .preprocess import fit_pixels, patchify, resize_frames
 MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
-def pixel_values(clip: VideoClip, config: dict) -> tuple[Tensor, tuple[int, int, int]]:
-    """Pixel rows and grid for the vision tower; one pixel budget covers the whole clip."""
+def pixel_size(config: dict, frames: int, max_frame_pixels: int, max_clip_pixels: int) -> dict:
+    """The processor's ``size`` for a clip of ``frames``: one pixel budget for the whole clip, the checkpoint's,
+    at most ``max_clip_pixels`` and ``max_frame_pixels`` per frame, and at least one token's worth a frame."""
+    size = config["size"]
+    high = min(size["longest_edge"], max_clip_pixels, max_frame_pixels * frames)
+    high = max(high, frames * (config["patch_size"] * config["merge_size"]) ** 2)  # at least one token a frame
+    return {"shortest_edge": min(size["shortest_edge"], high), "longest_edge": high}
+
+
+def pixel_values(clip: VideoClip, config: dict, size: dict) -> tuple[Tensor, tuple[int, int, int]]:
+    """Pixel rows and grid for the vision tower; the budget ``size`` covers the whole clip."""
     patch, merge, temporal = config["patch_size"], config["merge_size"], config["temporal_patch_size"]
     frames = max(len(clip.indices), temporal)
     height, width = fit_pixels(
         clip.height,
         clip.width,
         patch * merge,
-        min_pixels=config["size"]["shortest_edge"],
-        max_pixels=config["size"]["longest_edge"],
+        min_pixels=size["shortest_edge"],
+        max_pixels=size["longest_edge"],
         frames=frames,
         budget_frames=round(frames / temporal) * temporal,
     )
@@ -43,17 +54,24 @@ def pixel_values(clip: VideoClip, config: dict) -> tuple[Tensor, tuple[int, int,
 
 
 def group_timestamps(clip: VideoClip, temporal: int) -> tuple[float, ...]:
-    """Mean time of the frames in each temporal group (the last group padded with the last frame)."""
-    times = list(clip.timestamps)
-    times += times[-1:] * (-len(times) % temporal)
-    return tuple(sum(times[i : i + temporal]) / temporal for i in range(0, len(times), temporal))
+    """The processor's time of each temporal group: the mean of its first and last frame's ``index / fps``
+    (the last group padded with the last frame)."""
+    indices = list(clip.indices)
+    indices += indices[-1:] * (-len(indices) % temporal)
+    times = [index / clip.source_fps for index in indices]
+    return tuple((times[i] + times[i + temporal - 1]) / 2 for i in range(0, len(times), temporal))
 
 
-def prompt_text(token_set: TokenSet, question: str, system: str | None) -> str:
+def expand_video(text: str, token_set: TokenSet) -> str:
+    """The chat template's video placeholder expanded as the installed processor does: a block
+    ``<t seconds><|vision_start|>`` + pads + ``<|vision_end|>`` per temporal group, inside the template's own
+    ``<|vision_start|>`` ... ``<|vision_end|>`` from transformers 5.10 on, in place of them before."""
     pads = "<|video_pad|>" * token_set.tokens_per_frame
-    video = "".join(f"<{t:.1f} seconds><|vision_start|>{pads}<|vision_end|>" for t in token_set.timestamps)
-    head = f"<|im_start|>system\n{system}<|im_end|>\n" if system else ""
-    return f"{head}<|im_start|>user\n{video}{question}<|im_end|>\n<|im_start|>assistant\n"
+    blocks = "".join(f"<{t:.1f} seconds><|vision_start|>{pads}<|vision_end|>" for t in token_set.timestamps)
+    outer = "<|vision_start|><|video_pad|><|vision_end|>"
+    if outer in text and not _hf.qwen3_vl_keeps_outer_vision_tokens():
+        return text.replace(outer, blocks, 1)
+    return text.replace("<|video_pad|>", blocks, 1)
 
 
 def rope_extras(token_set: TokenSet) -> dict:

@@ -9,8 +9,9 @@ do. Nothing global is patched: the prefill drives the model's language model dir
 
 What differs between families lives in one module per family (``qwen3_vl``, ``qwen2_5_vl``,
 ``llava_onevision``), each with the same functions: ``pixel_values``, ``frames_per_group``,
-``group_timestamps``, ``vision_tokens``, ``trailing_tokens``, ``positions``, ``prompt_text``,
-and ``ROPE`` (``"mrope"`` or ``"1d"``).
+``group_timestamps``, ``seconds_per_group``, ``vision_tokens``, ``trailing_tokens``, ``positions``,
+``expand_video`` (the chat template's video placeholder, as the installed processor expands it) and
+``ROPE`` (``"mrope"`` or ``"1d"``). The prompt itself comes from the checkpoint's own chat template.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from torch import Tensor
 
 from .._checks import check_choice, check_int
 from ..errors import InputError, MemoryLimitError, ModelError, TokenSetError
-from ..tokens import GROUPS_PER_CHUNK, POSITIONS, TokenSet
+from ..tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS, TokenSet
 from ..video import VideoClip
-from . import _hf
+from . import _hf, chat
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,19 @@ class VideoLLM:
     """A Hugging Face video LLM with its family module (``qwen3_vl``, ``qwen2_5_vl``, ``llava_onevision``)."""
 
     def __init__(
-        self, model, tokenizer, processor_config: dict, model_type: str, family: ModuleType, path: str, video_processor
+        self,
+        model,
+        tokenizer,
+        processor_config: dict,
+        model_type: str,
+        family: ModuleType,
+        path: str,
+        video_processor,
+        chat_template: str,
     ):
         self.model = model
         self.tokenizer = tokenizer
+        self.chat_template = chat_template  # the checkpoint's own
         self.processor_config = processor_config
         self.video_processor = video_processor  # transformers' own, where torchvision is installed; else None
         self.model_type = model_type
@@ -161,16 +171,27 @@ class VideoLLM:
         """Who turns frames into pixel rows: ``transformers`` (its video processor) or ``torch`` (ours, same result)."""
         return "torch" if self.video_processor is None else "transformers"
 
-    def pixel_values(self, clip: VideoClip) -> tuple[Tensor, tuple[int, int, int] | None]:
-        """The vision tower's input for ``clip``: Qwen's pixel rows and grid (t, h, w), LLaVA's frames and None."""
-        if self.video_processor is None:
-            try:
-                return self.family.pixel_values(clip, self.processor_config)
-            except KeyError as err:
-                raise ModelError(
-                    f"the processor config of {self.path} has no {err.args[0]!r}; download the full checkpoint"
-                ) from None
-        return _hf.processor_pixels(self.video_processor, clip.frames, clip.source_fps, clip.indices)
+    def pixel_values(
+        self, clip: VideoClip, max_frame_pixels: int = MAX_FRAME_PIXELS, max_clip_pixels: int = MAX_CLIP_PIXELS
+    ) -> tuple[Tensor, tuple[int, int, int] | None]:
+        """The vision tower's input for ``clip``: Qwen's pixel rows and grid (t, h, w), LLaVA's frames and None.
+
+        Frames are resized within the checkpoint's own pixel bounds and at most ``max_frame_pixels`` per frame
+        and ``max_clip_pixels`` for the clip (the same bounds go to transformers' processor)."""
+        check_int("max_frame_pixels", max_frame_pixels, 1)
+        check_int("max_clip_pixels", max_clip_pixels, 1)
+        per_group = self.family.frames_per_group(self.processor_config)
+        if len(clip.indices) < per_group:  # one frame: repeated to a whole temporal group, as the processors pad
+            clip = clip.padded_to(per_group)
+        try:
+            size = self.family.pixel_size(self.processor_config, len(clip.indices), max_frame_pixels, max_clip_pixels)
+            if self.video_processor is None:
+                return self.family.pixel_values(clip, self.processor_config, size)
+        except KeyError as err:
+            raise ModelError(
+                f"the processor config of {self.path} has no {err.args[0]!r}; download the full checkpoint"
+            ) from None
+        return _hf.processor_pixels(self.video_processor, clip.frames, clip.source_fps, clip.indices, size)
 
     @property
     def hidden_size(self) -> int:
@@ -180,18 +201,21 @@ class VideoLLM:
         where = f"{self.path}, {self.device}, {self.model.dtype}"
         return f"VideoLLM({self.model_type}, {where}, pixels by {self.pixel_source})"
 
-    @_advise_on_memory(_encoding, "the frames (fps, frames or max_frames) or max_pixels")
+    @_advise_on_memory(_encoding, "the frames (fps, frames or max_frames), max_frame_pixels or max_clip_pixels")
     @torch.inference_mode()
     def encode(
         self,
         clip: VideoClip,
         *,
         groups_per_chunk: int = GROUPS_PER_CHUNK,
+        max_frame_pixels: int = MAX_FRAME_PIXELS,
+        max_clip_pixels: int = MAX_CLIP_PIXELS,
         should_stop: Callable[[], bool] | None = None,
         on_chunk: Callable[[int, int], None] | None = None,
     ) -> TokenSet:
         """Run the vision tower over all sampled frames: the clip's token set ``[T, P, D]``.
 
+        The frames are resized within the pixel limits (see :meth:`pixel_values`).
         Every supported vision tower attends within one temporal group only, so encoding
         ``groups_per_chunk`` groups at a time (0: all at once) gives the same features up to float32
         rounding (kernels differ with the batch's shape), with a peak memory that no longer grows
@@ -200,7 +224,7 @@ class VideoLLM:
         """
         start = time.perf_counter()
         check_int("groups_per_chunk", groups_per_chunk, 0)
-        pixels, grid = self.pixel_values(clip)
+        pixels, grid = self.pixel_values(clip, max_frame_pixels, max_clip_pixels)
         groups = self.family.group_count(pixels, grid)
         step = groups_per_chunk or groups
         parts = []
@@ -215,8 +239,6 @@ class VideoLLM:
         deepstack = tuple(map(torch.cat, zip(*(part[1] for part in parts), strict=True)))
         grid = (groups, *parts[0][2][1:])
         per_group = self.family.frames_per_group(self.processor_config)
-        intervals = [b - a for a, b in zip(clip.timestamps, clip.timestamps[1:], strict=False)]
-        frame_seconds = sum(intervals) / len(intervals) if intervals else 1.0 / clip.source_fps
         _sync(self.device)
         return TokenSet(
             model_type=self.model_type,
@@ -225,7 +247,7 @@ class VideoLLM:
             deepstack=deepstack,
             timestamps=self.family.group_timestamps(clip, per_group),
             frame_indices=clip.indices,
-            seconds_per_group=per_group * frame_seconds,
+            seconds_per_group=self.family.seconds_per_group(clip, per_group),
             encode_ms=(time.perf_counter() - start) * 1e3,
         )
 
@@ -250,7 +272,7 @@ class VideoLLM:
         tokens (LLaVA-OneVision's one image-newline token), which are kept like text.
         """
         self.check_token_set(token_set)
-        text = self.family.prompt_text(token_set, prompt, system)
+        text = self.family.expand_video(chat.render(self.tokenizer, self.chat_template, prompt, system), token_set)
         input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
         placeholders = input_ids == self.model.config.video_token_id
         dtype = self.model.get_input_embeddings().weight.dtype
@@ -308,7 +330,7 @@ class VideoLLM:
         _sync(self.device)
         return Prefill(logits, cache, position_ids, attention_mask, (time.perf_counter() - start) * 1e3)
 
-    @_advise_on_memory(_generating, "the ratio, the frames (fps, frames or max_frames), max_pixels or max_new_tokens")
+    @_advise_on_memory(_generating, "the ratio, the frames (fps, frames or max_frames), pixel limits or max_new_tokens")
     @torch.inference_mode()
     def generate(
         self,

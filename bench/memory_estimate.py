@@ -1,0 +1,116 @@
+"""GPU memory a clip needs, estimated from each checkpoint's published shapes (no GPU, no weights needed).
+
+For a 64-frame clip at 720p and 1080p with the default pixel limits (``MAX_FRAME_PIXELS``,
+``MAX_CLIP_PIXELS``), at bfloat16, unpruned and at 25%: the weights (parameters counted on the meta
+device), the video tokens (by the same frame-size rule the processors use), the KV cache of the
+prompt, the token set, and the largest transient of the two stages, the vision tower over one
+chunk of 8 temporal groups or the language model's prefill (its MLP activations). An estimate:
+CUDA's own context, the allocator's slack and the kernels' workspaces come on top.
+
+    python bench/memory_estimate.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vcast_core.models import llava_onevision, qwen2_5_vl, qwen3_vl  # noqa: E402
+from vcast_core.models.preprocess import fit_pixels  # noqa: E402
+from vcast_core.random_checkpoint import CONFIG_BUILDERS, EXTRA_TOKENS, SIZES, processor_config, write_tokenizer  # noqa: E402
+from vcast_core.tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS  # noqa: E402
+
+CHECKPOINTS = {  # published shapes in vcast_core.random_checkpoint.SIZES
+    "Qwen3-VL-2B-Instruct": ("qwen3-vl-2b", "qwen3_vl", qwen3_vl),
+    "Qwen3-VL-8B-Instruct": ("qwen3-vl-8b", "qwen3_vl", qwen3_vl),
+    "Qwen2.5-VL-7B-Instruct": ("qwen2.5-vl-7b", "qwen2_5_vl", qwen2_5_vl),
+    "llava-onevision-qwen2-7b-ov-hf": ("llava-onevision-7b", "llava_onevision", llava_onevision),
+}
+BYTES = 2  # bfloat16
+GB = 1e9
+
+
+def parameters(shape: str, model_type: str) -> int:
+    from transformers import AutoModelForImageTextToText
+
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer = write_tokenizer(Path(folder), EXTRA_TOKENS.get(model_type, ()))
+    config = CONFIG_BUILDERS[model_type](tokenizer, SIZES[shape])
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def video_tokens(model_type: str, family, frames: int, height: int, width: int) -> tuple[int, int, int]:
+    """(video tokens, temporal groups, vision patches per group) for ``frames`` of ``height`` x ``width``."""
+    if model_type == "llava_onevision":
+        return frames * 196, frames, 27 * 27
+    config = processor_config(model_type)
+    factor, temporal = config["patch_size"] * config["merge_size"], config["temporal_patch_size"]
+    frames = max(frames, temporal)  # a clip shorter than a temporal group is padded to one
+    size = family.pixel_size(config, frames, MAX_FRAME_PIXELS, MAX_CLIP_PIXELS)
+    whole_clip = dict(frames=frames, budget_frames=round(frames / temporal) * temporal)  # as qwen3_vl.pixel_values
+    budget = whole_clip if model_type == "qwen3_vl" else {}
+    h, w = fit_pixels(height, width, factor, size["shortest_edge"], size["longest_edge"], **budget)
+    groups = -(-frames // temporal)
+    per_group = (h // factor) * (w // factor)
+    return groups * per_group, groups, per_group * config["merge_size"] ** 2
+
+
+def estimate(name: str, frames: int, height: int, width: int, ratios: list[float]) -> list[dict]:
+    shape, model_type, family = CHECKPOINTS[name]
+    size = SIZES[shape]
+    weights = parameters(shape, model_type) * BYTES
+    tokens, groups, patches = video_tokens(model_type, family, frames, height, width)
+    head_dim = size["hidden"] // size["heads"]
+    kv_per_token = 2 * size["layers"] * size["kv_heads"] * head_dim * BYTES
+    levels = len(size.get("deepstack", [])) if model_type == "qwen3_vl" else 0
+    token_set = tokens * size["hidden"] * BYTES * (1 + levels)
+    chunk = min(groups, GROUPS_PER_CHUNK) * patches
+    vision = chunk * (3 * size["vision_intermediate"] + 4 * size["vision_hidden"]) * BYTES
+    rows = []
+    for ratio in ratios:
+        kept = round(tokens * ratio) + 64  # the chat template, timestamps and question: about 64 text tokens
+        prefill = kept * (3 * size["intermediate"] + 4 * size["hidden"]) * BYTES
+        total = weights + kept * kv_per_token + token_set + max(vision, prefill)
+        rows.append(
+            dict(
+                checkpoint=name,
+                clip=f"{frames} x {width}x{height}",
+                ratio=ratio,
+                video_tokens=tokens,
+                weights_gb=weights / GB,
+                kv_gb=kept * kv_per_token / GB,
+                token_set_gb=token_set / GB,
+                vision_chunk_gb=vision / GB,
+                prefill_gb=prefill / GB,
+                total_gb=total / GB,
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--ratios", default="1,0.25")
+    args = parser.parse_args()
+    ratios = [float(value) for value in args.ratios.split(",")]
+    columns = "| checkpoint | clip | ratio | video tokens | weights GB | KV cache GB | token set GB | vision chunk GB |"
+    print(columns + " prefill GB | total GB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in CHECKPOINTS:
+        for height, width in ((720, 1280), (1080, 1920)):
+            for row in estimate(name, args.frames, height, width, ratios):
+                values = [row[key] for key in ("weights_gb", "kv_gb", "token_set_gb", "vision_chunk_gb")]
+                numbers = " | ".join(f"{value:.2f}" for value in [*values, row["prefill_gb"], row["total_gb"]])
+                print(f"| {row['checkpoint']} | {row['clip']} | {row['ratio']:g} | {row['video_tokens']} | {numbers} |")
+
+
+if __name__ == "__main__":
+    main()
