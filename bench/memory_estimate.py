@@ -21,7 +21,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vcast_core.models import llava_onevision, qwen2_5_vl, qwen3_vl  # noqa: E402
-from vcast_core.models.preprocess import fit_pixels  # noqa: E402
 from vcast_core.random_checkpoint import CONFIG_BUILDERS, EXTRA_TOKENS, SIZES, processor_config, write_tokenizer  # noqa: E402
 from vcast_core.tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS  # noqa: E402
 
@@ -51,15 +50,12 @@ def video_tokens(model_type: str, family, frames: int, height: int, width: int) 
     if model_type == "llava_onevision":
         return frames * 196, frames, 27 * 27
     config = processor_config(model_type)
-    factor, temporal = config["patch_size"] * config["merge_size"], config["temporal_patch_size"]
+    temporal = config["temporal_patch_size"]
     frames = max(frames, temporal)  # a clip shorter than a temporal group is padded to one
     size = family.pixel_size(config, frames, MAX_FRAME_PIXELS, MAX_CLIP_PIXELS)
-    whole_clip = dict(frames=frames, budget_frames=round(frames / temporal) * temporal)  # as qwen3_vl.pixel_values
-    budget = whole_clip if model_type == "qwen3_vl" else {}
-    h, w = fit_pixels(height, width, factor, size["shortest_edge"], size["longest_edge"], **budget)
+    tokens = family.video_tokens(None, frames, height, width, config, size)
     groups = -(-frames // temporal)
-    per_group = (h // factor) * (w // factor)
-    return groups * per_group, groups, per_group * config["merge_size"] ** 2
+    return tokens, groups, tokens // groups * config["merge_size"] ** 2
 
 
 def estimate(name: str, frames: int, height: int, width: int, ratios: list[float]) -> list[dict]:

@@ -143,20 +143,41 @@ def test_bad_videos(home, capsys, case, backend):
 def test_odd_numbers_on_the_command_line(home, capsys, tmp_path):
     _, _, good, model = home
     run = ["run", good, "--model", model]
-    assert "fps must be a finite number > 0, got inf" in cli_error([*run, "--fps", "inf"], capsys)
+    assert "fps must be a number in (0, 1000] (frames sampled per second), got inf" in cli_error(
+        [*run, "--fps", "inf"], capsys
+    )
+    assert "fps must be a number in (0, 1000]" in cli_error([*run, "--fps", "1e300"], capsys)
     assert "max_memory_gb must be a finite number >= 1e-06, got -1.0" in cli_error(
         [*run, "--max-memory-gb", "-1"], capsys
     )
     assert "max_memory_gb must be a finite number" in cli_error([*run, "--max-memory-gb", "nan"], capsys)
-    assert "temperature must be >= 0 and top_p in (0, 1]; got nan" in cli_error(
-        [*run, "--frames", 4, "--temperature", "nan"], capsys
-    )
-    for flag in ("--max-frame-pixels", "--max-clip-pixels"):
-        name = flag.removeprefix("--").replace("-", "_")
-        assert f"{name} must be an integer in [1, inf), got 0" in cli_error([*run, flag, "0"], capsys)
+    for flag, value, message in [
+        ("--temperature", "nan", "temperature must be 0 (greedy) or a number in [0.001, 100], got nan"),
+        ("--temperature", "1e-300", "temperature must be 0 (greedy) or a number in [0.001, 100], got 1e-300"),
+        ("--top-p", "1e-300", "top_p must be a number in [1e-06, 1], got 1e-300"),
+        ("--seed", str(2**70), "seed must be an integer in [0, 9223372036854775807]"),
+        ("--max-new-tokens", "0", "max_new_tokens must be an integer in [1, inf), got 0"),
+        ("--prompt", "caf\udce9", "prompt is not valid UTF-8 text (position 3)"),
+        ("--max-frame-pixels", "0", "max_frame_pixels must be an integer in [1, inf), got 0"),
+    ]:
+        nothing = ["run", tmp_path / "absent.mp4", "--model", tmp_path / "absent"]  # checked before either is read
+        assert message in cli_error([*nothing, "--frames", 4, flag, value], capsys)
     missing = tmp_path / "no" / "such" / "folder" / "out.safetensors"
     assert f"folder {missing.parent} does not exist" in cli_error(["policy", "--save", missing], capsys)
     assert not missing.parent.exists()
+
+
+def test_the_prompt_and_the_context_are_checked_before_the_video_is_encoded(home, capsys, monkeypatch):
+    from vcast_core.models.videollm import VideoLLM
+
+    def no_encoding(*_, **__):
+        raise AssertionError("the vision tower ran")
+
+    monkeypatch.setattr(VideoLLM, "encode", no_encoding)
+    _, _, good, model = home
+    run = ["run", good, "--model", model, "--frames", 4]
+    assert "this model has 32768" in cli_error([*run, "--max-new-tokens", 40000], capsys)
+    assert "the prompt holds the control token '<|im_end|>'" in cli_error([*run, "--prompt", "a<|im_end|>b"], capsys)
 
 
 def test_without_decord_auto_decodes_with_pyav_and_says_so_once(home, monkeypatch, caplog):

@@ -6,7 +6,9 @@ a local Ray cluster with 2 CPU workers, a job killed with SIGKILL.
 
 import csv
 import json
+import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ray_or_skip, write_square_video
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vcast_core.batch import ManifestError, read_manifest, read_results, summarize
 from vcast_core.batch.answers import chosen_letter, prompt
@@ -141,6 +145,48 @@ def test_chosen_letter(prediction, letter):
     assert chosen_letter(prediction, tuple(OPTIONS)) == letter
 
 
+NINE_OPTIONS = ("a bright square", "a dog", "nothing moves", "a car", "a tree", "a cat", "a bird", "a man", "a boat")
+
+
+@pytest.mark.parametrize(
+    ("prediction", "letter"),
+    [
+        ("A man walks his dog, so the answer is B.", "B"),  # "A" the article, not the option
+        ("I think the answer is C.", "C"),  # "I" the pronoun, with nine options (I is one)
+        ("A", "A"),
+        ("A.", "A"),
+        ("(A)", "A"),
+        ("A) a bright square", "A"),
+        ("A. a bright square", "A"),
+        ("The best answer is A.", "A"),
+        ("The answer is A, a bright square.", "A"),
+        ("A dog runs across.", "B"),  # the article, then one option's text
+        ("A tree falls, a car passes.", None),  # two options' texts, no choice
+        ("I", "I"),
+        ("I.", "I"),
+        ("(I) a boat", "I"),
+        ("answer is I", "I"),
+        ("I believe it is G.", "G"),
+        ("I would say E", "E"),
+        ("Answer: D", "D"),
+        ("answer: d", None),  # a lower-case letter is a word, not a label
+        ("The correct option is (E).", "E"),
+        ("Option F", "F"),
+        ("It's H", "H"),
+        ("H is correct", "H"),
+        ("[C]", "C"),
+        ("Choice: B", "B"),
+        ("My answer would be D.", "D"),
+        ("It is clearly option C because nothing moves.", "C"),
+        ("In the video a car drives by.", "D"),
+        ("None of them", None),
+        ("", None),
+    ],
+)
+def test_chosen_letter_reads_a_and_i_as_words_where_they_are(prediction, letter):
+    assert chosen_letter(prediction, NINE_OPTIONS) == letter
+
+
 def test_multiple_choice_prompt_labels_options_once():
     text = prompt("What moves?", ("A. a square", "(B) a dog", "nothing"))
     assert text.splitlines() == [
@@ -173,7 +219,7 @@ def test_local_job_records_bad_videos_and_summarises(local_results, manifest, ch
     assert all(isinstance(record["correct"], bool) for record in good if record["id"] != "7")
 
     summary = json.loads(summary_path(local_results).read_text())
-    assert summary == summarize(list(records.values()))
+    assert summary.pop("format") == "vcast-batch-summary" and summary == summarize(list(records.values()))
     one, quarter = summary["ratios"]
     assert (one["ratio"], one["items"], one["errors"], one["scored"]) == (1.0, 7, 2, 4)
     assert one["agreement_with_ratio_1"] == one["prefill_vs_ratio_1"] == one["peak_memory_vs_ratio_1"] == 1.0
@@ -200,12 +246,12 @@ def test_batch_answers_as_the_single_video_path_does(local_results, manifest, ch
 
 
 def test_summary_does_not_depend_on_record_order(local_results, tmp_path):
-    lines = local_results.read_text().splitlines(keepends=True)
+    header, *lines = local_results.read_text().splitlines(keepends=True)
     expected = summarize(read_results(local_results)[0])
     for seed in range(5):
         random.Random(seed).shuffle(lines)
         shuffled = tmp_path / f"shuffled{seed}.jsonl"
-        shuffled.write_text("".join(lines))
+        shuffled.write_text(header + "".join(lines))
         assert summarize(read_results(shuffled)[0]) == expected
 
 
@@ -310,7 +356,7 @@ def test_resume_after_kill_finishes_without_duplicates(local_results, manifest, 
 def test_a_line_cut_short_by_a_kill_is_run_again(local_results, manifest, checkpoint, tmp_path, capsys):
     lines = local_results.read_text().splitlines(keepends=True)
     last = json.loads(lines[-1])
-    kept = [line for line in lines if json.loads(line)["id"] != last["id"]]
+    kept = [line for line in lines if json.loads(line).get("id") != last["id"]]  # the header has no id
     out = tmp_path / "cut.jsonl"
     out.write_text("".join(kept) + lines[-1][: len(lines[-1]) // 2])
     before = out.read_bytes()
@@ -343,13 +389,139 @@ def test_results_files_are_never_mixed_or_rewritten(local_results, manifest, che
     copy = tmp_path / "other.jsonl"
     copy.write_bytes(manifest.read_bytes())
     assert batch(manifest, checkpoint, copy) == 2
-    assert "line 1 is not a result of `python -m vcast_core batch`" in capsys.readouterr().err
+    assert "is not a results file of `python -m vcast_core batch` (its first line" in capsys.readouterr().err
     assert copy.read_bytes() == manifest.read_bytes() and local_results.read_bytes() == before
     assert not (tmp_path / "new.jsonl").exists()
     older = tmp_path / "older.jsonl"  # written before the pixel limits were recorded
     first, *rest = local_results.read_text().splitlines()
-    record = json.loads(first)
-    del record["settings"]["max_frame_pixels"]
-    older.write_text("\n".join([json.dumps(record), *rest]) + "\n")
+    header = json.loads(first)
+    del header["settings"]["max_frame_pixels"]
+    older.write_text("\n".join([json.dumps(header), *rest]) + "\n")
     assert batch(manifest, checkpoint, older) == 2
     assert "written by an earlier version that did not record max_frame_pixels" in capsys.readouterr().err
+
+
+def test_a_link_or_a_file_in_use_is_never_written(local_results, manifest, checkpoint, tmp_path, capsys):
+    target = tmp_path / "target.txt"
+    target.write_text("someone's notes\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    assert batch(manifest, checkpoint, link) == 2
+    assert "is a link; give the results a file of their own" in capsys.readouterr().err
+    assert target.read_text() == "someone's notes\n"
+    from vcast_core.batch.results import ResultsFile
+
+    held = ResultsFile(tmp_path / "busy.jsonl", {}, manifest)  # another job holds it
+    try:
+        assert batch(manifest, checkpoint, tmp_path / "busy.jsonl") == 2
+        assert "is in use by another batch job" in capsys.readouterr().err
+    finally:
+        held.close()
+
+
+def test_the_summary_is_never_written_through_a_link_or_over_another_file(manifest, checkpoint, tmp_path, capsys):
+    out = tmp_path / "results.jsonl"
+    precious = tmp_path / "results.summary.json"
+    precious.write_text("my own notes\n")
+    assert batch(manifest, checkpoint, out) == 2
+    assert "exists and is not a batch summary" in capsys.readouterr().err
+    assert precious.read_text() == "my own notes\n" and out.exists()  # the results are kept
+    precious.unlink()
+    elsewhere = tmp_path / "elsewhere.json"
+    precious.symlink_to(elsewhere)
+    assert batch(manifest, checkpoint, out) == 2
+    assert "is a link; the summary is not written through links" in capsys.readouterr().err
+    assert not elsewhere.exists()
+    precious.unlink()
+    assert batch(manifest, checkpoint, out) == 0  # resumes: nothing left to run, the summary is written
+    assert json.loads(precious.read_text())["format"] == "vcast-batch-summary"
+
+
+def test_one_undecodable_question_fails_its_item_only(manifest, checkpoint, tmp_path):
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()][:2]
+    rows[1]["question"] = "what \udc80 moves?"  # a lone surrogate: bytes that were not UTF-8
+    for row in rows:
+        row["video"] = str(manifest.parent / row["video"])
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "odd-results.jsonl"
+    assert batch(odd, checkpoint, out) == 0
+    records = by_key(out)
+    assert records[("mc0", 0.25)]["error"] is None
+    assert "prompt is not valid UTF-8 text" in records[("mc1", 0.25)]["error"]
+    assert batch(odd, checkpoint, out) == 0  # and the file resumes
+
+
+def test_a_full_disk_stops_the_job_with_one_line_and_keeps_what_was_written(manifest, checkpoint, tmp_path, capsys):
+    import errno
+
+    from vcast_core.batch import results
+
+    out = tmp_path / "full.jsonl"
+    writes = []
+    real_write = os.write
+
+    def disk_fills(handle, data):  # the third write (the second item) finds the disk full
+        writes.append(len(data))
+        if len(writes) == 3:
+            real_write(handle, bytes(data)[:10])  # part of it lands before the error
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(handle, data)
+
+    original = results.os.write
+    results.os.write = disk_fills
+    try:
+        assert batch(manifest, checkpoint, out) == 2
+    finally:
+        results.os.write = original
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "could not write to" in errors[0] and "No space left on device" in errors[0]
+    header, *lines = out.read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["id"] == "mc0"  # the cut item left nothing behind
+
+
+def test_settings_that_would_fail_every_item_are_refused_before_the_first(manifest, checkpoint, tmp_path, capsys):
+    out = tmp_path / "never.jsonl"
+    for extra, message in [
+        (["--temperature", "1e-300"], "temperature must be 0 (greedy) or a number in [0.001, 100]"),
+        (["--seed", str(2**70)], "seed must be an integer in [0, 9223372036854775807]"),
+        (["--system", "x\udc80"], "system is not valid UTF-8 text"),
+    ]:
+        assert batch(manifest, checkpoint, out, *extra) == 2
+        assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "outcome"),
+    [
+        ("\ufeffid,video,question\na,v.mp4,q\n".encode(), ".csv", 1),  # a CSV saved by Excel: a byte-order mark
+        (b"id,video,question\na,v.mp4,caf\xe9\n", ".csv", "line 2 is not UTF-8 text (byte 0xe9)"),  # Latin-1
+        (f"id,video,question\na,v.mp4,{'x' * 200_000}\n".encode(), ".csv", 1),  # a long field
+        (('{"id": ' + "9" * 5000 + ', "video": "v.mp4", "question": "q"}\n').encode(), ".jsonl", "line 1: Exceeds"),
+        (('{"id": "' + "i" * 5000 + '", "video": "v.mp4", "question": "q"}\n').encode(), ".jsonl", 1),
+    ],
+)
+def test_manifests_as_people_save_them(tmp_path, content, suffix, outcome):
+    path = tmp_path / f"manifest{suffix}"
+    path.write_bytes(content)
+    if isinstance(outcome, int):
+        assert len(read_manifest(path)) == outcome
+    else:
+        with pytest.raises(ManifestError, match=re.escape(outcome)):
+            read_manifest(path)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    content=st.binary(max_size=300) | st.text(max_size=300).map(str.encode), suffix=st.sampled_from([".csv", ".jsonl"])
+)
+def test_random_manifests_read_or_are_refused_in_one_line(tmp_path_factory, content, suffix):
+    path = tmp_path_factory.mktemp("manifests") / f"m{suffix}"
+    path.write_bytes(content)
+    try:
+        items = read_manifest(path)
+    except ManifestError as err:
+        assert "\n" not in str(err)
+    else:
+        assert items and all(isinstance(item.id, str) for item in items)

@@ -43,6 +43,75 @@ def test_broken_folders_are_refused(checkpoint, tmp_path, damage, message):
         load_videollm(damaged_copy(checkpoint, tmp_path / "model", **damage), device="cpu")
 
 
+def rewrite_json(path, change):
+    value = json.loads(path.read_text())
+    path.write_text(json.dumps(change(value)))
+
+
+def rewrite_weights(folder, change):
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / "model.safetensors"
+    tensors = load_file(weights)
+    change(tensors)
+    save_file(tensors, weights, metadata={"format": "pt"})
+
+
+def grown(config):
+    config["text_config"]["intermediate_size"] *= 2
+    return config
+
+
+MODEL_FOLDER_CASES = {  # the folder's damage, and what the error must say
+    "config is a JSON list": (lambda f: (f / "config.json").write_text("[1, 2]"), r"config.json holds a JSON list"),
+    "config is a stub": (
+        lambda f: (f / "config.json").write_text('{"model_type": "qwen3_vl"}'),
+        r"config.json describes a model of [\d,]+ parameters, but the weights hold [\d,]+",
+    ),
+    "config with other sizes": (
+        lambda f: rewrite_json(f / "config.json", grown),
+        r"config.json describes a model of [\d,]+ parameters, but the weights hold",
+    ),
+    "a tensor missing": (
+        lambda f: rewrite_weights(f, lambda t: t.pop(next(k for k in t if k.endswith("mlp.down_proj.weight")))),
+        r"the weights in .* lack 1 tensor\(s\) the config describes",
+    ),
+    "an extra tensor": (
+        lambda f: rewrite_weights(f, lambda t: t.update({"model.language_model.extra.weight": torch.zeros(64)})),
+        r"the weights in .* hold extra 1 tensor\(s\)",
+    ),
+    "processor config is a list": (
+        lambda f: (f / "video_preprocessor_config.json").write_text("[]"),
+        "video_preprocessor_config.json holds a JSON list",
+    ),
+    "patch size 0": (
+        lambda f: rewrite_json(f / "video_preprocessor_config.json", lambda c: dict(c, patch_size=0)),
+        "video_preprocessor_config.json: patch_size is 0; it must be a positive integer",
+    ),
+    "zero spread": (
+        lambda f: rewrite_json(f / "video_preprocessor_config.json", lambda c: dict(c, image_std=[0.5, 0, 0.5])),
+        "image_std holds 0",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_FOLDER_CASES))
+def test_a_damaged_model_folder_is_a_model_error_naming_the_file(checkpoint, tmp_path, case):
+    damage, message = MODEL_FOLDER_CASES[case]
+    folder = damaged_copy(checkpoint, tmp_path / "model")
+    damage(folder)
+    with pytest.raises(ModelError, match=message):
+        load_videollm(folder, device="cpu")
+
+
+def test_weights_larger_than_the_free_memory_are_refused_before_anything_is_built(checkpoint):
+    from vcast_core.models.checkpoint import check_memory
+
+    with pytest.raises(MemoryLimitError, match=r"needs 29.8 GiB for its weights in torch.float32; the CPU memory has"):
+        check_memory("Qwen3-VL-8B", 8_000_000_000, torch.float32, 16 * 2**30, "the CPU memory")
+    check_memory("Qwen3-VL-8B", 8_000_000_000, torch.bfloat16, 16 * 2**30, "the CPU memory")  # 14.9 GiB fits
+
+
 def test_a_folder_saved_by_transformers_5_with_one_nested_processor_config_loads(checkpoint, tmp_path):
     folder = damaged_copy(checkpoint, tmp_path / "model", remove=["*preprocessor_config.json", "chat_template.json"])
     video = json.loads((checkpoint / "video_preprocessor_config.json").read_text())

@@ -2,17 +2,19 @@ import json
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from vcast_core.token_files import TokenFileError, load_token_set, save_token_set
 from vcast_core.tokens import TokenSet, prune
 
 
-def token_set(deepstack_levels=2, with_kept=True):
+def token_set(deepstack_levels=2, with_kept=True, model_type="qwen3_vl"):
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(4, 6, 8, generator=generator).to(torch.bfloat16)
     levels = tuple(torch.randn(4, 6, 8, generator=generator) for _ in range(deepstack_levels))
-    tokens = TokenSet("qwen3_vl", features, (4, 4, 6), levels, (0.25, 1.25, 2.25, 3.25), tuple(range(8)), 1.0, 12.5)
+    tokens = TokenSet(model_type, features, (4, 4, 6), levels, (0.25, 1.25, 2.25, 3.25), tuple(range(8)), 1.0, 12.5)
     return prune(tokens, 0.5) if with_kept else tokens
 
 
@@ -28,7 +30,8 @@ def test_round_trip_keeps_everything(tmp_path):
 
 
 def test_unpruned_and_deepstack_free_sets_round_trip(tmp_path):
-    loaded = load_token_set(save_token_set(token_set(deepstack_levels=0, with_kept=False), tmp_path / "a.safetensors"))
+    plain = token_set(deepstack_levels=0, with_kept=False, model_type="qwen2_5_vl")
+    loaded = load_token_set(save_token_set(plain, tmp_path / "a.safetensors"))
     assert loaded.kept is None and loaded.deepstack == ()
 
 
@@ -66,6 +69,14 @@ def rewrite(path, tensors=None, **metadata_changes):
         (dict(format="something-else"), "not a V-CAST token set"),
         (dict(version="7"), "format version 7"),
         (dict(grid="not json"), "inconsistent or damaged metadata"),
+        (dict(timestamps="[0.25, NaN, 2.25, 3.25]"), "holds the number nan"),
+        (dict(timestamps="[0.25, 1e999, 2.25, 3.25]"), "holds the number 1e999"),
+        (dict(seconds_per_group="inf"), "seconds_per_group is inf"),
+        (dict(encode_ms="-5"), "encode_ms is -5"),
+        (dict(policy="[" * 100_000 + "]" * 100_000), "policy is nested too deeply"),
+        (dict(policy="[]"), "policy is not a JSON object"),
+        (dict(frame_indices="[0, 1, -2, 3, 4, 5, 6, 7]"), "a frame index is negative"),
+        (dict(grid="0" * 2_000_000), "grid is 2000000 characters long"),
     ],
 )
 def test_tampered_metadata_is_refused(tmp_path, tamper, message):
@@ -93,3 +104,37 @@ def test_files_that_are_not_token_sets(tmp_path):
     save_file({"x": torch.zeros(2)}, plain)
     with pytest.raises(TokenFileError, match="not a V-CAST token set"):
         load_token_set(plain)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.update(kept=t["kept"].float()), "the kept mask is torch.float32"),
+        (lambda t: t.update(kept=t["kept"] * 2), "with values other than 0 and 1"),
+        (lambda t: t.update(features=t["features"].float().masked_fill(torch.eye(6, 8).bool(), float("nan"))), "NaN"),
+        (lambda t: t.update(features=t["features"].long()), "dtype torch.int64"),
+        (lambda t: t.update({"deepstack.0": t["deepstack.0"][..., :4].contiguous()}), "does not match the features"),
+        (lambda t: [t.pop(k) for k in list(t) if k.startswith("deepstack.")], "carries its DeepStack levels"),
+    ],
+)
+def test_tampered_tensors_are_refused(tmp_path, change, message):
+    path = save_token_set(token_set(), tmp_path / "clip.safetensors")
+    tensors = load_file(path)
+    change(tensors)
+    with pytest.raises(TokenFileError, match=message):
+        load_token_set(rewrite(path, tensors))
+
+
+@settings(max_examples=100)
+@given(
+    field=st.sampled_from(["grid", "timestamps", "frame_indices", "policy", "seconds_per_group", "hidden_size"]),
+    value=st.one_of(st.text(max_size=60), st.from_regex(r"\[[-0-9eE., naNIinfty]{0,40}\]", fullmatch=True)),
+)
+def test_random_metadata_loads_or_is_refused_in_one_line(tmp_path_factory, field, value):
+    path = save_token_set(token_set(), tmp_path_factory.mktemp("fuzz") / "clip.safetensors")
+    try:
+        loaded = load_token_set(rewrite(path, **{field: value}))
+    except TokenFileError as err:
+        assert "\n" not in str(err)
+    else:
+        assert loaded.features.shape == (4, 6, 8)

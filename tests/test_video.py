@@ -1,14 +1,22 @@
+import math
+
 import pytest
 import torch
 from conftest import write_square_video
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from media import remux, rotate_mp4, write_two_streams, write_video
 
+from vcast_core.errors import MemoryLimitError
 from vcast_core.video import VideoError, decord_available, load_video, sample_indices
 
 
 def test_sample_indices_by_hand():
     assert sample_indices(50, 25.0, num_frames=5) == [0, 12, 24, 37, 49]  # linspace 0..49, half to even
-    assert sample_indices(50, 25.0, fps=2.0) == [0, 12, 25, 38]  # 0, 0.5, 1.0, 1.5 s
-    assert sample_indices(50, 25.0, fps=5.0, start=0.5, end=1.0) == [13, 18, 22]  # first frame at or after 0.5 s
+    # the frame on screen at 0, 0.5, 1.0 and 1.5 s: shown from 0, 0.48, 1.0 and 1.48 s
+    assert sample_indices(50, 25.0, fps=2.0) == [0, 12, 25, 37]
+    # at 0.5, 0.7 and 0.9 s, but not before the first frame shown after the start (0.52 s)
+    assert sample_indices(50, 25.0, fps=5.0, start=0.5, end=1.0) == [13, 17, 22]
     assert sample_indices(50, 25.0, fps=25.0, max_frames=3) == [0, 24, 49]
     assert sample_indices(3, 25.0, fps=100.0) == [0, 1, 2]  # above the source rate: each frame once
     # ten hours at 30 fps: the sample times are thinned before they are listed
@@ -85,3 +93,115 @@ def test_unreadable_inputs(tmp_path, clip_path, backend):
         load_video(text, num_frames=4, backend=backend)
     with pytest.raises(VideoError, match="backend must be one of"):
         load_video(clip_path, num_frames=4, backend="ffmpeg")
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """Files as people have them: other containers, several streams, variable rate, rotation, playlists."""
+    folder = tmp_path_factory.mktemp("media")
+    mp4 = write_video(folder / "clip.mp4", frames=40)
+    return dict(
+        mp4=mp4,
+        ts=remux(mp4, folder / "clip.ts", "mpegts"),
+        mpg=write_video(folder / "clip.mpg", frames=40, codec="mpeg2video", container_format="mpeg"),
+        vfr=write_video(folder / "vfr.mp4", frames=12, times=VFR_TIMES),
+        two=write_two_streams(folder / "two.mp4", (32, 24), (320, 240)),
+        gif=write_video(folder / "clip.gif", frames=10, codec="gif", container_format="gif", pix_fmt="rgb8"),
+        tiny=write_video(folder / "tiny.mp4", frames=10, width=16, height=16),
+        folder=folder,
+    )
+
+
+VFR_TIMES = [0, 0.08, 0.2, 0.28, 0.4, 0.48, 1.48, 2.48, 3.48, 3.6, 3.68, 3.8]  # 12.5 fps, then 1 fps, then again
+
+
+def test_mpeg_ts_and_ps_decode_with_timestamps_from_their_first_frame(media):
+    reference = load_video(media["mp4"], fps=4.0, backend="pyav")
+    from_ts = load_video(media["ts"], fps=4.0)  # the same packets in an MPEG-TS container
+    assert from_ts.backend == "pyav" and from_ts.indices == reference.indices
+    assert from_ts.timestamps == reference.timestamps and torch.equal(from_ts.frames, reference.frames)
+    from_ps = load_video(media["mpg"], fps=4.0)
+    assert from_ps.timestamps[0] == 0 and list(from_ps.timestamps) == sorted(from_ps.timestamps)
+    assert all(0 <= t < 2 for t in from_ps.timestamps) and from_ps.frames.shape[1:] == (64, 96, 3)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_variable_frame_rate_is_sampled_by_time(media, backend):
+    if backend == "decord" and not decord_available():
+        pytest.skip("decord is not installed on this platform")
+    clip = load_video(media["vfr"], fps=2.0, backend=backend)
+    # the frame on screen at 0, 0.5, 1.0, ..., 4.0 s (the last frame is shown until about 4.1 s), each once
+    assert clip.indices == (0, 5, 6, 7, 8, 11)
+    assert clip.timestamps == pytest.approx([0, 0.48, 1.48, 2.48, 3.48, 3.8], abs=0.021)  # on the encoder's 1/25 s
+    assert clip.source_frames == 12
+
+
+def test_the_main_stream_is_the_one_measured_and_decoded(media):
+    with pytest.raises(MemoryLimitError, match="frames of 320x240"):
+        load_video(media["two"], num_frames=20, max_memory_gb=20 * 32 * 24 * 3 / 2**30 * 2)  # fits the preview only
+    clip = load_video(media["two"], num_frames=4)
+    assert clip.frames.shape == (4, 240, 320, 3) and clip.backend == "pyav"
+    if decord_available():
+        with pytest.raises(VideoError, match="holds 2 video streams"):
+            load_video(media["two"], num_frames=4, backend="decord")
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotated_video_is_turned_upright_by_every_backend(media, degrees):
+    rotated = rotate_mp4(media["mp4"], media["folder"] / f"rotated{degrees}.mp4", degrees)
+    clip = load_video(rotated, num_frames=3)
+    assert clip.backend == "pyav"
+    upright = load_video(media["mp4"], num_frames=3, backend="pyav").frames
+    turns = {90: -1, 180: 2, 270: 1}[degrees]  # displayed clockwise by the matrix: numpy turns counter-clockwise
+    assert torch.equal(clip.frames, torch.rot90(upright, turns, dims=(1, 2)))
+    if decord_available():
+        with pytest.raises(VideoError, match="stored rotated"):
+            load_video(rotated, num_frames=3, backend="decord")
+
+
+@pytest.mark.parametrize("name", ["gif", "tiny"])
+def test_auto_decodes_what_decord_cannot(media, name, caplog):
+    clip = load_video(media[name], num_frames=2)
+    assert clip.backend == "pyav" and clip.frames.dtype == torch.uint8
+    assert load_video(media[name], num_frames=2, backend="pyav").timestamps == clip.timestamps
+
+
+def test_files_that_name_other_files_are_refused(media, tmp_path):
+    playlist = tmp_path / "list.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.6,\n{media['mp4']}\n#EXT-X-ENDLIST\n")
+    concat = tmp_path / "list.ffconcat"
+    concat.write_text(f"ffconcat version 1.0\nfile '{media['mp4']}'\n")
+    for path in (playlist, concat):
+        for backend in ("auto", "pyav"):
+            with pytest.raises(VideoError, match="names other files|is not a readable video"):
+                load_video(path, num_frames=2, backend=backend)
+
+
+CONTAINERS = {  # container format and suffix: the codecs people put in it
+    ("mp4", ".mp4"): ("libx264", "mpeg4"),
+    ("matroska", ".mkv"): ("libx264", "mpeg4", "libvpx-vp9"),
+    ("mpegts", ".ts"): ("libx264", "mpeg2video"),
+    ("mpeg", ".mpg"): ("mpeg2video",),
+    ("avi", ".avi"): ("mpeg4",),
+    ("webm", ".webm"): ("libvpx-vp9",),
+    ("mov", ".mov"): ("libx264",),
+}
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    data=st.data(),
+    frames=st.integers(8, 30),
+    size=st.sampled_from([(64, 48), (96, 64), (128, 72)]),
+    fps=st.sampled_from([10, 24, 25, 30]),
+)
+def test_random_containers_and_codecs_decode_alike_on_every_backend(tmp_path_factory, data, frames, size, fps):
+    (container_format, suffix), codecs = data.draw(st.sampled_from(sorted(CONTAINERS.items())))
+    codec = data.draw(st.sampled_from(codecs))
+    path = write_video(tmp_path_factory.mktemp("fuzz") / f"clip{suffix}", frames, *size, fps, codec, container_format)
+    clip = load_video(path, fps=4.0)
+    by_pyav = load_video(path, fps=4.0, backend="pyav")
+    assert clip.indices == by_pyav.indices and clip.timestamps == by_pyav.timestamps
+    assert torch.equal(clip.frames, by_pyav.frames) and clip.frames.shape[1:] == (size[1], size[0], 3)
+    times = list(clip.timestamps)
+    assert times[0] == 0 and times == sorted(times) and all(math.isfinite(t) for t in times)

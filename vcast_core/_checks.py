@@ -79,6 +79,40 @@ def check_int(name: str, value: int, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+MIN_TEMPERATURE = 1e-3  # a lower one makes logits / temperature overflow in bfloat16 and float16
+MAX_TEMPERATURE = 100.0
+MIN_TOP_P = 1e-6  # a lower one is 0 in float32
+MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
+
+
+def check_sampling(temperature: float, top_p: float, seed: int) -> None:
+    """Decoding settings every step can use: temperature 0 (greedy) or in [1e-3, 100], top_p in [1e-6, 1], seed in
+    [0, 2**63 - 1]."""
+    if not _is_real(temperature) or not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        raise InputError(
+            f"temperature must be 0 (greedy) or a number in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}], "
+            f"got {temperature!r}"
+        )
+    check_number("top_p", top_p, MIN_TOP_P, 1.0)
+    check_int("seed", seed, 0, MAX_SEED)
+
+
+def check_text(name: str, text: str | None) -> str | None:
+    """Text that can be tokenized: a string of valid Unicode (no lone surrogates, which undecodable bytes on a
+    command line become)."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise InputError(f"{name} must be text, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(
+            f"{name} is not valid UTF-8 text (position {err.start}); save it as UTF-8 or retype it"
+        ) from None
+    return text
+
+
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")

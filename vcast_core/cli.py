@@ -256,12 +256,18 @@ def run_policy(args: argparse.Namespace) -> None:
 def run_video(args: argparse.Namespace) -> None:
     from transformers.utils import logging as transformers_logging
 
-    from ._checks import check_int, check_ratio
+    from ._checks import check_int, check_ratio, check_sampling, check_text
     from .models import load_videollm
     from .tokens import prune
     from .video import load_video
 
-    check_ratio(args.ratio)  # before the slow steps
+    # every setting before the slow steps (the video, the model)
+    check_ratio(args.ratio)
+    check_int("max_new_tokens", args.max_new_tokens, 1)
+    check_sampling(args.temperature, args.top_p, args.seed)
+    check_text("prompt", args.prompt)
+    check_text("system", args.system)
+    check_int("groups_per_chunk", args.groups_per_chunk, 0)
     check_int("max_frame_pixels", args.max_frame_pixels, 1)
     check_int("max_clip_pixels", args.max_clip_pixels, 1)
 
@@ -278,6 +284,9 @@ def run_video(args: argparse.Namespace) -> None:
     transformers_logging.disable_progress_bar()
     llm = load_videollm(args.model, device=args.device, dtype=args.dtype, attention=args.attention)
     llm.check_positions(args.positions)  # before the slow steps
+    llm.check_prompt(args.prompt, args.system)
+    video_tokens = llm.video_token_count(clip, args.max_frame_pixels, args.max_clip_pixels)
+    llm.check_context(max(1, round(video_tokens * args.ratio)), args.prompt, args.system, args.max_new_tokens)
     token_set = prune(
         llm.encode(
             clip,

@@ -36,11 +36,34 @@ def gold_letter(answer: str, options: tuple[str, ...] | list[str]) -> str | None
     return letters[texts.index(_loose(answer))] if _loose(answer) in texts else None
 
 
+# "A" and "I" are also English words: as a choice they stand alone or carry a label's punctuation, never start
+# a sentence ("A man walks ...", "I think ...").
+WORD_LETTERS = "AI"
+ANSWER_PHRASE = r"(?:answer|option|choice)\s*(?:is|would be|:|-)?\s*(?:option\s*|choice\s*)?"
+
+
+def _letter_as_choice(letters: str) -> str:
+    """A letter of ``letters`` standing as a choice: not inside a word, and (for A and I) not followed by a word."""
+    return rf"(?<![A-Za-z'])([{letters}])(?![A-Za-z'])(?!\s+[a-z])"
+
+
 def chosen_letter(prediction: str, options: tuple[str, ...]) -> str | None:
-    """The option a prediction picks, in this order: a letter opening it ("B", "B.", "(B)"); the text of
-    exactly one option inside it; the first option letter standing alone in it. None when none applies."""
+    """The option a prediction picks, in this order: an answer phrase ("the answer is B", "option (C)", "answer:
+    D"); a label opening it ("B", "B.", "(B)", "B) ..."); the text of exactly one option inside it; the first
+    option letter standing alone in it ("... so B."). A and I count only where they cannot be the words "a" and
+    "I". None when none applies."""
     letters = LETTERS[: len(options)]
-    opening = re.match(rf"^\s*\(?([{letters}])(?![A-Za-z])", prediction)
+    if not letters:
+        return None
+    text = prediction.strip()
+    phrase = re.search(rf"{ANSWER_PHRASE}[(\[]?{_letter_as_choice(letters)}", text, re.IGNORECASE)
+    if phrase and phrase.group(1).isupper():
+        return phrase.group(1)
+    label = re.match(rf"^[(\[]?([{letters}])(?:[.):\]]|\s*$)", text)
+    if label:
+        return label.group(1)
+    plain = "".join(letter for letter in letters if letter not in WORD_LETTERS)
+    opening = re.match(rf"^([{plain}])(?![A-Za-z'])", text) if plain else None
     if opening:
         return opening.group(1)
     said = [
@@ -50,8 +73,11 @@ def chosen_letter(prediction: str, options: tuple[str, ...]) -> str | None:
     ]
     if len(said) == 1:
         return said[0]
-    alone = re.search(rf"\b([{letters}])\b", prediction)
-    return alone.group(1) if alone else None
+    for alone in re.finditer(_letter_as_choice(letters), text):
+        letter = alone.group(1)
+        if letter not in WORD_LETTERS or re.match(r"\s*(?:[.,;:!?)\]]|$)", text[alone.end() :]):
+            return letter
+    return None
 
 
 def is_correct(prediction: str, choice: str | None, answer: str | None, options: tuple[str, ...]) -> bool | None:

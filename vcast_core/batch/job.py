@@ -95,27 +95,32 @@ def run_batch(
     log = log or sys.stderr
     ratios = check_ratios(ratios)
     items = read_manifest(manifest)
-    results = ResultsFile(out, settings.recorded(), manifest)
-    if results.broken:
-        print(f"{out}: lines {results.broken} are incomplete (an interrupted write); their items run again", file=log)
-    pending = []
-    for item in items:
-        missing = tuple(ratio for ratio in ratios if (item.id, ratio) not in results.done)
-        if missing:
-            pending.append((item, missing))
-    print(f"{len(items)} items, {len(items) - len(pending)} already in {out}, {len(pending)} to run", file=log)
-    if pending:
-        if ray:
-            from .on_ray import ray_answers
+    results = ResultsFile(out, settings.recorded(), manifest)  # held open and locked until the job ends
+    try:
+        if results.broken:
+            print(
+                f"{out}: lines {results.broken} are incomplete (an interrupted write); their items run again", file=log
+            )
+        pending = []
+        for item in items:
+            missing = tuple(ratio for ratio in ratios if (item.id, ratio) not in results.done)
+            if missing:
+                pending.append((item, missing))
+        print(f"{len(items)} items, {len(items) - len(pending)} already in {out}, {len(pending)} to run", file=log)
+        if pending:
+            if ray:
+                from .on_ray import ray_answers
 
-            answers = ray_answers(settings, pending, address, workers, gpus_per_worker, log)
-        else:
-            answers = _local_answers(settings, pending)
-        progress = Progress(len(pending), log)
-        for records in answers:
-            results.append(records)
-            progress.advance(failed=any(record["error"] is not None for record in records))
-        print(progress.finished(), file=log)
-    summary = summarize(read_results(out)[0])
-    write_summary(summary_path(out), summary)
+                answers = ray_answers(settings, pending, address, workers, gpus_per_worker, log)
+            else:
+                answers = _local_answers(settings, pending)
+            progress = Progress(len(pending), log)
+            for records in answers:
+                results.append(records)
+                progress.advance(failed=any(record["error"] is not None for record in records))
+            print(progress.finished(), file=log)
+        summary = summarize(read_results(out)[0])
+        write_summary(summary_path(out), summary)
+    finally:
+        results.close()
     return summary

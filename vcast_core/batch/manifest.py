@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,23 +59,40 @@ def read_manifest(path: str | Path) -> list[Item]:
     return items
 
 
+MAX_FIELD = 10_000_000  # characters in one CSV cell (Python's csv stops at 131,072 by default)
+
+
+def _text(path: Path) -> str:
+    """The manifest as text: UTF-8, with or without the byte-order mark spreadsheet programs write."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ManifestError(
+            f"{path} line {line} is not UTF-8 text (byte {data[err.start]:#04x}); save the manifest as UTF-8"
+        ) from None
+
+
 def _json_rows(path: Path):
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise ManifestError(f"{path} line {number} is not valid JSON: {err}") from None
-            if not isinstance(row, dict):
-                raise ManifestError(f"{path} line {number} must be a JSON object with {', '.join(REQUIRED)}")
-            yield number, row
+    for number, text in enumerate(_text(path).splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as err:
+            raise ManifestError(f"{path} line {number} is not valid JSON: {err}") from None
+        except ValueError as err:  # e.g. an integer of more than 4,300 digits
+            raise ManifestError(f"{path} line {number}: {err}") from None
+        if not isinstance(row, dict):
+            raise ManifestError(f"{path} line {number} must be a JSON object with {', '.join(REQUIRED)}")
+        yield number, row
 
 
 def _csv_rows(path: Path):
-    with path.open(encoding="utf-8", newline="") as file:
-        reader = csv.DictReader(file)
+    csv.field_size_limit(MAX_FIELD)
+    reader = csv.DictReader(io.StringIO(_text(path), newline=""))
+    try:
         missing = [name for name in REQUIRED if name not in (reader.fieldnames or [])]
         if missing:
             raise ManifestError(f"{path} line 1: the header has no column {', '.join(missing)}")
@@ -83,6 +101,8 @@ def _csv_rows(path: Path):
             if "options" in row:
                 row["options"] = [option.strip() for option in row["options"].split(OPTION_SEPARATOR)]
             yield reader.line_num, row
+    except csv.Error as err:
+        raise ManifestError(f"{path} line {reader.line_num}: {err}") from None
 
 
 def _item(row: dict, path: Path, line: int) -> Item:

@@ -6,9 +6,12 @@ Everything is computed per id and summed in id order, so the order of the record
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from ..errors import InputError
 from .answers import answer_key
 
 TIME_PARTS = ("video_ms", "encode_ms", "policy_ms", "prefill_ms", "decode_ms")
@@ -102,5 +105,30 @@ def summary_table(summary: dict) -> str:
     )
 
 
+SUMMARY_FORMAT = "vcast-batch-summary"
+
+
 def write_summary(path: Path, summary: dict) -> None:
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    """Write ``summary`` to ``path`` whole or not at all: to a temporary file beside it, renamed over it. Never
+    through a link, never over a file that is not such a summary."""
+    if path.is_symlink():
+        raise InputError(f"{path} is a link; the summary is not written through links (remove it and resume)")
+    if path.exists():
+        try:
+            earlier = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            earlier = None
+        if not (isinstance(earlier, dict) and earlier.get("format") == SUMMARY_FORMAT):
+            raise InputError(
+                f"{path} exists and is not a batch summary; move it away, then resume to write the summary"
+            )
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(json.dumps({"format": SUMMARY_FORMAT, **summary}, indent=2) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as err:
+        Path(temporary).unlink(missing_ok=True)
+        raise InputError(f"could not write the summary {path}: {err.strerror}; the results are complete") from None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import time
 from dataclasses import asdict, dataclass
 
-from .._checks import check_choice, check_int, check_number, check_positive
+from .._checks import check_choice, check_int, check_positive, check_sampling, check_text
 from ..allocation import ALLOCATION_METHODS
 from ..errors import InputError, VCastError
 from ..selection import SELECTION_METHODS
@@ -65,8 +64,8 @@ class BatchSettings:
         check_choice("allocator", self.allocator, ALLOCATION_METHODS)
         check_choice("selector", self.selector, SELECTION_METHODS)
         check_int("max_new_tokens", self.max_new_tokens, 1)
-        check_number("temperature", self.temperature, 0.0, math.inf)
-        check_number("top_p", self.top_p, 1e-6, 1.0)
+        check_sampling(self.temperature, self.top_p, self.seed)
+        check_text("system", self.system)
 
     def recorded(self) -> dict:
         """The settings that decide a prediction; a results file holds one set of them (where it ran does not)."""
@@ -106,6 +105,7 @@ class ItemRunner:
                 max_memory_gb=settings.max_memory_gb,
             )
             video_ms = (time.perf_counter() - start) * 1e3
+            self.llm.check_prompt(prompt(item.question, item.options), settings.system)
             tokens = self.llm.encode(
                 clip,
                 groups_per_chunk=settings.groups_per_chunk,
@@ -148,5 +148,4 @@ class ItemRunner:
             token_ids=token_ids,
             stats=stats,
             worker=self.worker,
-            settings=self.settings.recorded(),
         )

@@ -12,6 +12,7 @@ from ..errors import MemoryLimitError, ModelError
 from . import llava_onevision, qwen2_5_vl, qwen3_vl
 from ._hf import load_video_processor
 from .chat import read_chat_template
+from .checkpoint import check_config_fits_weights, check_folder, check_memory
 from .videollm import EncodingStopped, Generation, PromptInputs, VideoLLM
 
 FAMILIES = {
@@ -20,56 +21,6 @@ FAMILIES = {
 SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
 MIN_TRANSFORMERS = (4, 57)
 ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelError(f"{path} is not readable JSON: {err}") from None
-
-
-def _check_folder(folder: Path) -> tuple[str, dict]:
-    """The folder's model_type and video processor configuration, or a ModelError naming what is wrong."""
-    if not folder.is_dir():
-        raise ModelError(
-            f"model folder {folder} does not exist; download a checkpoint into it, e.g. "
-            f"hf download Qwen/Qwen3-VL-2B-Instruct --local-dir {folder}"
-        )
-    if not (folder / "config.json").is_file():
-        raise ModelError(f"{folder} has no config.json: it is not a Hugging Face model folder")
-    model_type = _read_json(folder / "config.json").get("model_type")
-    if model_type not in FAMILIES:
-        raise ModelError(
-            f"{folder} holds a {model_type!r} model; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}"
-        )
-    if not any(folder.glob("*.safetensors")):
-        found = "only pickle .bin weights" if any(folder.glob("*.bin")) else "no weights"
-        raise ModelError(
-            f"{folder} has {found}; V-CAST loads .safetensors weights only (pickle files can run code). "
-            "Download the safetensors version of the checkpoint."
-        )
-    if not (folder / "tokenizer.json").is_file() and not (folder / "vocab.json").is_file():
-        raise ModelError(f"{folder} has no tokenizer (tokenizer.json or vocab.json); download the full checkpoint")
-    return model_type, _video_processor_config(folder)
-
-
-def _video_processor_config(folder: Path) -> dict:
-    """The video processor's settings: ``video_preprocessor_config.json``, else the image processor's
-    ``preprocessor_config.json`` (Qwen2.5-VL publishes no video config), else the ``video_processor`` section of
-    the single ``processor_config.json`` that transformers 5.x saves. Where transformers' own video processor
-    loads (with torchvision), its settings are used instead, so both pixel paths agree."""
-    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
-        if (folder / name).is_file():
-            return _read_json(folder / name)
-    if (folder / "processor_config.json").is_file():
-        nested = _read_json(folder / "processor_config.json").get("video_processor")
-        if isinstance(nested, dict):
-            return nested
-    raise ModelError(
-        f"{folder} has no video processor settings (video_preprocessor_config.json, preprocessor_config.json, or a "
-        "processor_config.json with a video_processor section); download the full checkpoint"
-    )
 
 
 def _check_transformers() -> None:
@@ -140,32 +91,66 @@ def _machine_placement(device: str, dtype: str, attention: str) -> Placement:
     return _placement(device, dtype, attention, gpus=gpus, bf16=bf16)
 
 
+def _free_memory(placement: Placement) -> tuple[int, str]:
+    """Bytes free where the weights go, and where that is."""
+    import psutil
+
+    host = psutil.virtual_memory().available
+    if placement.device_map == "auto":
+        gpus = sum(torch.cuda.mem_get_info(index)[0] for index in range(torch.cuda.device_count()))
+        return gpus + host, "every GPU and the CPU memory together"
+    device = torch.device(placement.device_map[""])
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0], str(device)
+    return host, "the CPU memory"
+
+
 def _load_parts(folder: Path, placement: Placement):
     """The model, straight onto its device(s) in its dtype, its tokenizer and its video processor (None without
-    torchvision); files that cannot be read raise ModelError."""
+    torchvision). Before anything is built: the config must describe the weights and they must fit the memory
+    free; after: no weight may be missing or left over. Files that cannot be read raise ModelError."""
     from safetensors import SafetensorError
-    from transformers import AutoModelForImageTextToText, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer
 
     try:
-        model = AutoModelForImageTextToText.from_pretrained(
+        config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        parameters = check_config_fits_weights(folder, config)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        config_path = folder / "config.json"
+        raise ModelError(f"{config_path} does not describe a model transformers can build: {first}") from None
+    check_memory(folder.name, parameters, placement.dtype, *_free_memory(placement))
+    try:
+        model, info = AutoModelForImageTextToText.from_pretrained(
             folder,
+            config=config,
             dtype=placement.dtype,
             device_map=placement.device_map,
             attn_implementation=placement.attention,
             local_files_only=True,
             use_safetensors=True,
             trust_remote_code=False,
+            output_loading_info=True,
         )
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
-        return model.eval(), tokenizer, load_video_processor(folder)
+        video_processor = load_video_processor(folder)
     except ImportError as err:  # e.g. flash_attention_2 without the flash-attn package
         raise ModelError(f"loading {folder.name} needs a package that is not installed: {err}") from None
-    except (OSError, ValueError, KeyError, SafetensorError, json.JSONDecodeError) as err:
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, json.JSONDecodeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(
             f"{folder} could not be loaded ({first}); its files may be incomplete or damaged: download the "
             "checkpoint again"
         ) from None
+    for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+        names = sorted(str(name) for name in info.get(kind) or ())
+        if names:
+            what = {"missing_keys": "lack", "unexpected_keys": "hold extra", "mismatched_keys": "have other shapes for"}
+            raise ModelError(
+                f"the weights in {folder} {what[kind]} {len(names)} tensor(s) the config describes (e.g. "
+                f"{names[0]}); they do not belong to this config.json: download the checkpoint again"
+            )
+    return model.eval(), tokenizer, video_processor
 
 
 def load_videollm(path: str | Path, device: str = "auto", dtype: str = "auto", attention: str = "sdpa") -> VideoLLM:
@@ -180,7 +165,7 @@ def load_videollm(path: str | Path, device: str = "auto", dtype: str = "auto", a
     ``flash_attention_2`` (CUDA, 16-bit dtypes).
     """
     folder = Path(path).expanduser()
-    model_type, processor_config = _check_folder(folder)
+    model_type, processor_config = check_folder(folder, SUPPORTED_MODEL_TYPES)
     chat_template = read_chat_template(folder)
     _check_transformers()
     placement = _machine_placement(device, dtype, attention)

@@ -30,6 +30,13 @@ def pixel_size(config: dict, frames: int, max_frame_pixels: int, max_clip_pixels
     return None
 
 
+def video_tokens(model, frames: int, height: int, width: int, config: dict, size: None) -> int:
+    """Video tokens for ``frames`` frames, whatever their size: each pooled to (side / 2, rounded up)^2 tokens,
+    and the one image newline."""
+    vision = model.config.vision_config
+    return frames * math.ceil(vision.image_size // vision.patch_size / 2) ** 2 + 1
+
+
 def pixel_values(clip: VideoClip, config: dict, size: None = None) -> tuple[Tensor, None]:
     """Frames ``[1, T, 3, H, W]`` resized to the processor's ``size`` and normalised; the tower needs no grid."""
     size = config.get("size") or {}

@@ -35,19 +35,25 @@ def pixel_size(config: dict, frames: int, max_frame_pixels: int, max_clip_pixels
     return {"shortest_edge": min(size["shortest_edge"], high), "longest_edge": high}
 
 
+def frame_size(height: int, width: int, frames: int, config: dict, size: dict) -> tuple[int, int]:
+    """The size the frames are resized to: the budget ``size`` covers the whole clip of ``frames``."""
+    factor, temporal = config["patch_size"] * config["merge_size"], config["temporal_patch_size"]
+    frames = max(frames, temporal)
+    whole_clip = dict(frames=frames, budget_frames=round(frames / temporal) * temporal)
+    return fit_pixels(height, width, factor, size["shortest_edge"], size["longest_edge"], **whole_clip)
+
+
+def video_tokens(model, frames: int, height: int, width: int, config: dict, size: dict) -> int:
+    """Video tokens a clip of ``frames`` of ``height`` x ``width`` becomes, from the frame size alone."""
+    factor, temporal = config["patch_size"] * config["merge_size"], config["temporal_patch_size"]
+    resized_height, resized_width = frame_size(height, width, frames, config, size)
+    return -(-frames // temporal) * (resized_height // factor) * (resized_width // factor)
+
+
 def pixel_values(clip: VideoClip, config: dict, size: dict) -> tuple[Tensor, tuple[int, int, int]]:
     """Pixel rows and grid for the vision tower; the budget ``size`` covers the whole clip."""
     patch, merge, temporal = config["patch_size"], config["merge_size"], config["temporal_patch_size"]
-    frames = max(len(clip.indices), temporal)
-    height, width = fit_pixels(
-        clip.height,
-        clip.width,
-        patch * merge,
-        min_pixels=size["shortest_edge"],
-        max_pixels=size["longest_edge"],
-        frames=frames,
-        budget_frames=round(frames / temporal) * temporal,
-    )
+    height, width = frame_size(clip.height, clip.width, len(clip.indices), config, size)
     x = resize_frames(clip.frames, height, width)
     rescale = config.get("rescale_factor", 1 / 255)
     return patchify(x, config["image_mean"], config["image_std"], patch, merge, temporal, rescale)

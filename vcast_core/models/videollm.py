@@ -26,7 +26,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, check_sampling, check_text
 from ..errors import InputError, MemoryLimitError, ModelError, TokenSetError
 from ..tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS, TokenSet
 from ..video import VideoClip
@@ -193,6 +193,15 @@ class VideoLLM:
             ) from None
         return _hf.processor_pixels(self.video_processor, clip.frames, clip.source_fps, clip.indices, size)
 
+    def video_token_count(
+        self, clip: VideoClip, max_frame_pixels: int = MAX_FRAME_PIXELS, max_clip_pixels: int = MAX_CLIP_PIXELS
+    ) -> int:
+        """The video tokens :meth:`encode` will make of ``clip`` (LLaVA's image newline included), from the frame
+        size rule alone: to check a request before the vision tower runs."""
+        frames = max(len(clip.indices), self.family.frames_per_group(self.processor_config))
+        size = self.family.pixel_size(self.processor_config, frames, max_frame_pixels, max_clip_pixels)
+        return self.family.video_tokens(self.model, frames, clip.height, clip.width, self.processor_config, size)
+
     @property
     def hidden_size(self) -> int:
         return int(self.model.get_input_embeddings().weight.shape[1])
@@ -262,6 +271,41 @@ class VideoLLM:
             raise TokenSetError(
                 f"this token set has width {token_set.features.shape[-1]}, this model's hidden size is "
                 f"{self.hidden_size}. Encode the video with this model."
+            )
+
+    def check_prompt(self, prompt: str, system: str | None = None) -> None:
+        """Refuse user or system text that holds one of the tokenizer's control tokens (``<|im_end|>``,
+        ``<|video_pad|>``, ...): tokenized as such, it would forge a turn or a video placeholder."""
+        for name, text in (("prompt", prompt), ("system", system)):
+            check_text(name, text)
+            found = [token for token in self._control_tokens() if text and token in text]
+            if found:
+                raise InputError(
+                    f"the {name} holds the control token {found[0]!r}, which would be read as the model's own "
+                    "markup (a turn, a video placeholder); remove it or write it another way"
+                )
+
+    def _control_tokens(self) -> list[str]:
+        """Every token the tokenizer matches as one piece of markup before splitting text: its added tokens."""
+        return [token.content for token in self.tokenizer.added_tokens_decoder.values() if len(token.content) > 1]
+
+    @property
+    def context_length(self) -> int:
+        """The positions the language model was made for (``max_position_embeddings``)."""
+        config = self.model.config
+        return int(getattr(config, "text_config", config).max_position_embeddings)
+
+    def check_context(self, video_tokens: int, prompt: str, system: str | None, max_new_tokens: int) -> None:
+        """Refuse a request longer than the model's context: the prompt's text, ``video_tokens`` kept video tokens
+        and ``max_new_tokens`` new ones, before anything heavy runs."""
+        template = chat.render(self.tokenizer, self.chat_template, prompt, system)
+        text = len(self.tokenizer(template, add_special_tokens=False)["input_ids"])
+        total = text + video_tokens + max_new_tokens
+        if total > self.context_length:
+            raise InputError(
+                f"{text} text tokens, {video_tokens} video tokens and {max_new_tokens} new tokens need {total} "
+                f"positions; this model has {self.context_length}. Lower the frames, the pixel limits, the ratio "
+                "or max_new_tokens"
             )
 
     @torch.inference_mode()
@@ -352,11 +396,11 @@ class VideoLLM:
         ``positions`` as for :meth:`prefill`. ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens,
         for timing; ``output_logits=True`` keeps each step's logits (as transformers' ``generate`` does).
         """
-        if max_new_tokens < 1:
-            raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if not temperature >= 0 or not 0 < top_p <= 1:  # NaN fails both
-            raise InputError(f"temperature must be >= 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+        check_int("max_new_tokens", max_new_tokens, 1)
+        check_sampling(temperature, top_p, seed)
+        self.check_prompt(prompt, system)
         self.check_positions(positions)
+        self.check_context(int(token_set.kept_mask.sum()), prompt, system, max_new_tokens)
         device = self.device
         _peak_memory_reset(device)
         state = self.prefill(token_set, prompt, system, positions)
