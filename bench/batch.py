@@ -26,6 +26,7 @@ from speed import write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from vcast_core.batch import read_results  # noqa: E402
 from vcast_core.random_checkpoint import SIZES, write_random_checkpoint  # noqa: E402
 
 RATE = re.compile(r"(\d+) items in [\d.]+ s \([\d.]+ items/min with model loading; ([\d.]+) items/min after the first")
@@ -54,7 +55,7 @@ def run_job(manifest: Path, model: Path, out: Path, workers: int, args) -> dict:
     if job.returncode != 0:
         raise SystemExit(f"workers={workers}: the job failed:\n{job.stderr[-3000:]}")
     done, after_first = RATE.search(job.stderr).groups()
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    records = read_results(out)[0]
     return dict(
         workers=workers,
         items=int(done),

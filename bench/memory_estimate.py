@@ -4,8 +4,10 @@ For a 64-frame clip at 720p and 1080p with the default pixel limits (``MAX_FRAME
 ``MAX_CLIP_PIXELS``), at bfloat16, unpruned and at 25%: the weights (parameters counted on the meta
 device), the video tokens (by the same frame-size rule the processors use), the KV cache of the
 prompt, the token set, and the largest transient of the two stages, the vision tower over one
-chunk of 8 temporal groups or the language model's prefill (its MLP activations). An estimate:
-CUDA's own context, the allocator's slack and the kernels' workspaces come on top.
+chunk of 8 temporal groups or the language model's prefill (its MLP activations). A second table
+gives the weights and total with the language model's linear layers quantized to 8-bit and 4-bit
+NF4 (bitsandbytes). An estimate: CUDA's own context, the allocator's slack and the kernels'
+workspaces come on top.
 
     python bench/memory_estimate.py
 """
@@ -21,6 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vcast_core.models import llava_onevision, qwen2_5_vl, qwen3_vl  # noqa: E402
+from vcast_core.models.checkpoint import ModelShape, describe_model  # noqa: E402
+from vcast_core.models.placement import QUANTIZATIONS  # noqa: E402
 from vcast_core.random_checkpoint import CONFIG_BUILDERS, EXTRA_TOKENS, SIZES, processor_config, write_tokenizer  # noqa: E402
 from vcast_core.tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS  # noqa: E402
 
@@ -34,15 +38,10 @@ BYTES = 2  # bfloat16
 GB = 1e9
 
 
-def parameters(shape: str, model_type: str) -> int:
-    from transformers import AutoModelForImageTextToText
-
+def model_shape(shape: str, model_type: str, family) -> ModelShape:
     with tempfile.TemporaryDirectory() as folder:
         tokenizer = write_tokenizer(Path(folder), EXTRA_TOKENS.get(model_type, ()))
-    config = CONFIG_BUILDERS[model_type](tokenizer, SIZES[shape])
-    with torch.device("meta"):
-        model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
-    return sum(parameter.numel() for parameter in model.parameters())
+    return describe_model(CONFIG_BUILDERS[model_type](tokenizer, SIZES[shape]), family.FULL_PRECISION_MODULES)
 
 
 def video_tokens(model_type: str, family, frames: int, height: int, width: int) -> tuple[int, int, int]:
@@ -58,10 +57,12 @@ def video_tokens(model_type: str, family, frames: int, height: int, width: int) 
     return tokens, groups, tokens // groups * config["merge_size"] ** 2
 
 
-def estimate(name: str, frames: int, height: int, width: int, ratios: list[float]) -> list[dict]:
+def estimate(
+    name: str, frames: int, height: int, width: int, ratios: list[float], quantization: str = "none"
+) -> list[dict]:
     shape, model_type, family = CHECKPOINTS[name]
     size = SIZES[shape]
-    weights = parameters(shape, model_type) * BYTES
+    weights = model_shape(shape, model_type, family).weight_bytes(torch.bfloat16, quantization)
     tokens, groups, patches = video_tokens(model_type, family, frames, height, width)
     head_dim = size["hidden"] // size["heads"]
     kv_per_token = 2 * size["layers"] * size["kv_heads"] * head_dim * BYTES
@@ -77,6 +78,7 @@ def estimate(name: str, frames: int, height: int, width: int, ratios: list[float
         rows.append(
             dict(
                 checkpoint=name,
+                quantization=quantization,
                 clip=f"{frames} x {width}x{height}",
                 ratio=ratio,
                 video_tokens=tokens,
@@ -106,6 +108,12 @@ def main() -> None:
                 values = [row[key] for key in ("weights_gb", "kv_gb", "token_set_gb", "vision_chunk_gb")]
                 numbers = " | ".join(f"{value:.2f}" for value in [*values, row["prefill_gb"], row["total_gb"]])
                 print(f"| {row['checkpoint']} | {row['clip']} | {row['ratio']:g} | {row['video_tokens']} | {numbers} |")
+    print(f"\nWeights and total GB by quantization ({args.frames} frames of 1280x720, ratio {ratios[-1]:g}):\n")
+    print("| checkpoint | " + " | ".join(f"{name} weights | {name} total" for name in QUANTIZATIONS) + " |")
+    print("|---|" + "---:|---:|" * len(QUANTIZATIONS))
+    for name in CHECKPOINTS:
+        rows = [estimate(name, args.frames, 720, 1280, ratios[-1:], quantization)[0] for quantization in QUANTIZATIONS]
+        print(f"| {name} | " + " | ".join(f"{row['weights_gb']:.2f} | {row['total_gb']:.2f}" for row in rows) + " |")
 
 
 if __name__ == "__main__":

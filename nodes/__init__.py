@@ -14,8 +14,8 @@ NODES: list[type[io.ComfyNode]] = [
 
 class VCastExtension(ComfyExtension):
     async def on_load(self) -> None:
-        model_nodes.register_model_folder()
+        model_nodes.register_model_folders()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        model_nodes.register_model_folder()  # on_load is not called by every ComfyUI version
+        model_nodes.register_model_folders()  # on_load is not called by every ComfyUI version
         return NODES

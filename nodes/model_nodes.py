@@ -8,36 +8,59 @@ from pathlib import Path
 import comfy.model_management
 import comfy.utils
 import folder_paths
+import torch
 from comfy_api.latest import io
 
 from ..vcast_core.errors import ModelError
+from ..vcast_core.models.placement import QUANTIZATIONS, Machine, attention_choices
 from ..vcast_core.tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS
+from . import comfy_memory
 from .sockets import CATEGORY, Clip, Tokens, VideoLLM, tokens_input
 
-MODEL_FOLDER = "LLM"
+MODEL_FOLDERS = ("LLM", "llm", "VLM", "prompt_generator")  # where packs and users keep VLM checkpoints
 
 
-def register_model_folder() -> None:
-    """``models/LLM`` as a ComfyUI model folder (extra_model_paths.yaml may add more)."""
-    folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+def register_model_folders() -> None:
+    """``models/LLM``, ``models/llm``, ``models/VLM`` and ``models/prompt_generator`` as ComfyUI model folders
+    (extra_model_paths.yaml may add more to each)."""
+    for name in MODEL_FOLDERS:
+        folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name))
 
 
 def device_choices() -> list[str]:
     """auto, cpu, and where CUDA is present: cuda, each cuda:N and balanced."""
-    import torch
-
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return ["auto", "cpu"] + (["cuda", *(f"cuda:{index}" for index in range(gpus)), "balanced"] if gpus else [])
 
 
 def model_folders() -> dict[str, Path]:
-    """Checkpoint folders (with a config.json) under every registered LLM folder, by name relative to it."""
-    found = {}
-    for root in folder_paths.get_folder_paths(MODEL_FOLDER):
-        for folder, _, files in sorted(os.walk(root, followlinks=True)):  # checkpoints are often linked in
-            if "config.json" in files:
-                found.setdefault(Path(folder).relative_to(root).as_posix(), Path(folder))
+    """Checkpoint folders (with a config.json) under every registered model folder, by ``<folder>/<path>``; a
+    folder reached twice (``llm`` and ``LLM`` on a case-insensitive disk, a link) is listed once."""
+    found: dict[str, Path] = {}
+    seen = set()
+    for name in MODEL_FOLDERS:
+        for root in folder_paths.get_folder_paths(name):
+            for folder, _, files in sorted(os.walk(root, followlinks=True)):  # checkpoints are often linked in
+                if "config.json" in files and (real := os.path.realpath(folder)) not in seen:
+                    seen.add(real)
+                    found[f"{name}/{Path(folder).relative_to(root).as_posix()}"] = Path(folder)
     return found
+
+
+def find_model(model: str) -> Path:
+    """The folder of dropdown entry ``model``; also a bare name saved by older versions (``Qwen3-VL-2B``) when
+    exactly one folder has it."""
+    folders = model_folders()
+    if model in folders:
+        return folders[model]
+    same_name = [path for entry, path in folders.items() if entry.split("/", 1)[1] == model]
+    if len(same_name) == 1:
+        return same_name[0]
+    roots = [root for name in MODEL_FOLDERS for root in folder_paths.get_folder_paths(name)]
+    raise ModelError(
+        f"no checkpoint folder {model!r} (a folder holding a config.json) under {roots}; put the checkpoint there "
+        "and refresh the list (press R)"
+    )
 
 
 class LoadVideoLLM(io.ComfyNode):
@@ -47,11 +70,14 @@ class LoadVideoLLM(io.ComfyNode):
             node_id="VCast_LoadVideoLLM",
             display_name="Load VideoLLM",
             category=f"{CATEGORY}/model",
-            description="Load a Qwen3-VL, Qwen2.5-VL or LLaVA-OneVision checkpoint folder from models/LLM: "
-            "offline, safetensors only.",
+            description="Load a Qwen3-VL, Qwen2.5-VL or LLaVA-OneVision checkpoint folder from models/LLM (or VLM, "
+            "llm, prompt_generator): offline, safetensors only. ComfyUI moves it between GPU and CPU as it does "
+            "its own models.",
             inputs=[
                 io.Combo.Input(
-                    "model", options=sorted(model_folders()), tooltip="A checkpoint folder under models/LLM."
+                    "model",
+                    options=sorted(model_folders()),
+                    tooltip="A checkpoint folder under models/LLM, models/VLM, models/llm or models/prompt_generator.",
                 ),
                 io.Combo.Input(
                     "dtype",
@@ -68,26 +94,36 @@ class LoadVideoLLM(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "attention",
-                    options=["sdpa", "eager", "flash_attention_2"],
-                    default="sdpa",
-                    tooltip="Attention implementation; flash_attention_2 needs a CUDA GPU, a 16-bit dtype and the "
-                    "flash-attn package.",
+                    options=attention_choices(Machine.this()),
+                    default="auto",
+                    tooltip="auto: FlashAttention 2 where it is installed and can run (a CUDA GPU, 16-bit dtype), "
+                    "else sdpa.",
+                ),
+                io.Combo.Input(
+                    "quantization",
+                    options=list(QUANTIZATIONS),
+                    default="none",
+                    tooltip="8bit or 4bit (NF4): the language model's linear layers quantized by bitsandbytes as "
+                    "they load, for GPUs with 8 to 12 GB. Checkpoints stored quantized load as they are (none).",
                 ),
             ],
             outputs=[VideoLLM.Output(display_name="model")],
         )
 
     @classmethod
-    def execute(cls, model, dtype, device, attention) -> io.NodeOutput:
+    def execute(cls, model, dtype, device, attention="auto", quantization="none") -> io.NodeOutput:
         from ..vcast_core.models import load_videollm
 
-        folders = model_folders()
-        if model not in folders:
-            raise ModelError(
-                f"no checkpoint folder {model!r} (a folder holding a config.json) under "
-                f"{folder_paths.get_folder_paths(MODEL_FOLDER)}; put the checkpoint there and refresh the list"
-            )
-        return io.NodeOutput(load_videollm(folders[model], device=device, dtype=dtype, attention=attention))
+        llm = load_videollm(
+            find_model(model),
+            device=device,
+            dtype=dtype,
+            attention=attention,
+            quantization=quantization,
+            make_room=comfy_memory.make_room,
+        )
+        comfy_memory.register(llm)
+        return io.NodeOutput(llm)
 
 
 class EncodeVisionTokens(io.ComfyNode):
@@ -145,13 +181,16 @@ class EncodeVisionTokens(io.ComfyNode):
             comfy.model_management.throw_exception_if_processing_interrupted()
             return False
 
-        token_set = model.encode(
-            clip,
-            groups_per_chunk=groups_per_chunk,
-            max_frame_pixels=max_frame_pixels,
-            max_clip_pixels=max_clip_pixels,
-            should_stop=interrupted,
-            on_chunk=lambda done, total: progress.update_absolute(done, total),
+        token_set = comfy_memory.run(
+            model,
+            lambda: model.encode(
+                clip,
+                groups_per_chunk=groups_per_chunk,
+                max_frame_pixels=max_frame_pixels,
+                max_clip_pixels=max_clip_pixels,
+                should_stop=interrupted,
+                on_chunk=lambda done, total: progress.update_absolute(done, total),
+            ),
         )
         return io.NodeOutput(token_set)
 
@@ -194,16 +233,19 @@ class PrefillGenerate(io.ComfyNode):
     def execute(
         cls, model, tokens, prompt, system, max_new_tokens, temperature, top_p, seed, positions="original"
     ) -> io.NodeOutput:
-        result = model.generate(
-            tokens,
-            prompt,
-            system=system or None,
-            positions=positions,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            should_stop=comfy.model_management.processing_interrupted,
+        result = comfy_memory.run(
+            model,
+            lambda: model.generate(
+                tokens,
+                prompt,
+                system=system or None,
+                positions=positions,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                seed=seed,
+                should_stop=comfy.model_management.processing_interrupted,
+            ),
         )
         if result.stopped:
             comfy.model_management.throw_exception_if_processing_interrupted()

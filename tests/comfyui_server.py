@@ -18,7 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK_FOLDER = "comfyui-vcast"  # the folder name users clone into; ComfyUI names the web extension after it
-TINY_MODEL = "tiny-random-qwen3-vl"  # random weights: answers are noise, everything else is real
+TINY_FOLDER = "tiny-random-qwen3-vl"  # random weights: answers are noise, everything else is real
+TINY_MODEL = f"LLM/{TINY_FOLDER}"  # as Load VideoLLM lists it
+OTHER_MODEL = "VLM/tiny-random-llava"  # where other packs keep VLMs
 
 
 @dataclass
@@ -35,7 +37,8 @@ class Server:
         headers = {"Content-Type": "application/json"}
         request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers)
         with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+            body = response.read()
+        return json.loads(body) if body else None  # some endpoints (/free) answer with no body
 
 
 def free_port() -> int:
@@ -45,10 +48,11 @@ def free_port() -> int:
 
 
 def prepare_home(home: Path, write_video, write_checkpoint) -> None:
-    """The pack in custom_nodes/, the tiny checkpoint in models/LLM/ and clip.mp4 in input/."""
+    """The pack in custom_nodes/, the tiny checkpoints in models/LLM/ and models/VLM/, clip.mp4 in input/."""
     (home / "custom_nodes").mkdir(parents=True)
     (home / "custom_nodes" / PACK_FOLDER).symlink_to(ROOT, target_is_directory=True)
-    write_checkpoint(home / "models" / "LLM" / TINY_MODEL, "qwen3_vl")
+    write_checkpoint(home / "models" / "LLM" / TINY_FOLDER, "qwen3_vl")
+    write_checkpoint(home / "models" / OTHER_MODEL, "llava_onevision")
     (home / "input").mkdir()
     write_video(home / "input" / "clip.mp4")
 

@@ -77,9 +77,12 @@ def test_memory_estimate_counts_the_published_shapes():
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("| Qwen2.5-VL-7B")]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    rows, by_quantization = rows[:4], rows[4]
     assert [row[3] for row in rows] == ["23040"] * 4  # 32 groups of 720 tokens, 720p and 1080p, both ratios
     weights, total_unpruned, total_pruned = float(rows[0][4]), float(rows[0][9]), float(rows[1][9])
     assert weights == 16.58 and weights < total_pruned < total_unpruned
+    # none, 8bit, 4bit: weights and total at ratio 0.25; quantizing only the language model's linear layers
+    assert [float(cell) for cell in by_quantization[1:]] == [16.58, total_pruned, 10.06, 11.39, 7.2, 8.53]
 
 
 def test_speed_benchmark_takes_the_llava_onevision_family(tmp_path):

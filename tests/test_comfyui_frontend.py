@@ -324,6 +324,38 @@ def test_the_frontend_lays_out_widgets_by_the_rule_the_converter_uses(page, info
         }))""",
         sorted(name for name in info if name.startswith("VCast_")),
     )
-    assert len(serialised) == 16
+    assert len(serialised) == 17
     for node_type, names in serialised.items():
         assert names == widget_names(info[node_type]), node_type
+
+
+TITLE_CENTRE = """(id) => {
+  const node = app.graph.getNodeById(id);
+  const [x, y] = app.canvas.ds.convertOffsetToCanvas([node.pos[0] + node.size[0] / 2, node.pos[1] - 15]);
+  const box = app.canvas.canvas.getBoundingClientRect();
+  return [box.left + x / (window.devicePixelRatio || 1), box.top + y / (window.devicePixelRatio || 1)];
+}"""
+
+
+def test_a_nodes_help_shows_its_page(page, info):
+    """Select a node, press the info button of the selection toolbox: the help panel renders the pack's page."""
+    node_id = page.evaluate(
+        """() => {
+          app.graph.clear();
+          const node = LiteGraph.createNode("VCast_ImagesToClip");
+          app.graph.add(node);
+          node.pos = [500, 500];
+          app.canvas.setDirty(true, true);
+          return node.id;
+        }"""
+    )
+    x, y = page.evaluate(TITLE_CENTRE, node_id)
+    page.mouse.click(x, y)
+    page.locator("[data-testid=info-button]").first.click()
+    expected = (ROOT / "nodes" / "web" / "docs" / "VCast_ImagesToClip.md").read_text()
+    first_line = next(line for line in expected.splitlines()[1:] if line.strip())
+    help_text = page.get_by_text(first_line[:60]).first
+    help_text.wait_for(state="visible")
+    assert page.get_by_role("heading", name="Inputs").first.is_visible()
+    assert page.get_by_text("VideoHelperSuite's video info: its loaded_fps is the rate.").first.is_visible()
+    page.keyboard.press("Escape")

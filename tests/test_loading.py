@@ -10,7 +10,8 @@ import torch
 from conftest import damaged_copy, write_square_video
 
 from vcast_core.errors import MemoryLimitError
-from vcast_core.models import ModelError, _placement, load_videollm
+from vcast_core.models import ModelError, load_videollm
+from vcast_core.models.placement import Machine, attention_choices, placement
 from vcast_core.random_checkpoint import write_random_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,8 +109,31 @@ def test_weights_larger_than_the_free_memory_are_refused_before_anything_is_buil
     from vcast_core.models.checkpoint import check_memory
 
     with pytest.raises(MemoryLimitError, match=r"needs 29.8 GiB for its weights in torch.float32; the CPU memory has"):
-        check_memory("Qwen3-VL-8B", 8_000_000_000, torch.float32, 16 * 2**30, "the CPU memory")
-    check_memory("Qwen3-VL-8B", 8_000_000_000, torch.bfloat16, 16 * 2**30, "the CPU memory")  # 14.9 GiB fits
+        check_memory("Qwen3-VL-8B", 8_000_000_000 * 4, "torch.float32", 16 * 2**30, "the CPU memory")
+    check_memory("Qwen3-VL-8B", 8_000_000_000 * 2, "torch.bfloat16", 16 * 2**30, "the CPU memory")  # 14.9 GiB fits
+
+
+def test_weight_memory_counts_quantized_linear_layers_at_their_size(checkpoint):
+    """8-bit: one byte a quantized weight; 4-bit NF4: half a byte plus a float32 scale per 64; the vision tower,
+    embeddings, norms and output layer stay in the dtype."""
+    from transformers import AutoConfig
+
+    from vcast_core.models import qwen3_vl
+    from vcast_core.models.checkpoint import describe_model
+
+    shape = describe_model(AutoConfig.from_pretrained(checkpoint), qwen3_vl.FULL_PRECISION_MODULES, checkpoint)
+    model = load_videollm(checkpoint, device="cpu").model
+    language_linear = sum(
+        module.weight.numel()
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and ".language_model." in f".{name}."
+    )
+    assert shape.parameters == sum(p.numel() for p in model.parameters())
+    assert shape.quantizable == language_linear > 0 and shape.quantized_as is None
+    rest = shape.parameters - language_linear
+    assert shape.weight_bytes(torch.bfloat16, "none") == shape.parameters * 2
+    assert shape.weight_bytes(torch.bfloat16, "8bit") == language_linear + rest * 2
+    assert shape.weight_bytes(torch.bfloat16, "4bit") == int(language_linear * (0.5 + 4 / 64) + rest * 2)
 
 
 def test_a_folder_saved_by_transformers_5_with_one_nested_processor_config_loads(checkpoint, tmp_path):
@@ -149,38 +173,62 @@ def test_bad_options(checkpoint, option, message):
         load_videollm(checkpoint, **{option: "bogus"})
 
 
-@pytest.mark.parametrize(
-    ("device", "dtype", "attention", "gpus", "bf16", "expected"),
-    [
-        ("auto", "auto", "sdpa", 0, False, ({"": "cpu"}, torch.float32)),
-        ("auto", "auto", "sdpa", 2, True, ({"": "cuda"}, torch.bfloat16)),
-        ("auto", "auto", "sdpa", 1, False, ({"": "cuda"}, torch.float16)),  # a GPU without bfloat16 (a T4, a V100)
-        ("cuda:1", "auto", "flash_attention_2", 2, True, ({"": "cuda:1"}, torch.bfloat16)),
-        ("balanced", "float16", "sdpa", 4, True, ("auto", torch.float16)),
-        ("cpu", "bfloat16", "eager", 1, True, ({"": "cpu"}, torch.bfloat16)),
-    ],
-)
-def test_placement_on_a_machine(device, dtype, attention, gpus, bf16, expected):
-    """Where the weights go and in what dtype, for the machine's facts (a CUDA-free test of the decision)."""
-    placement = _placement(device, dtype, attention, gpus=gpus, bf16=bf16)
-    assert (placement.device_map, placement.dtype) == expected
+def machine(gpus=0, bf16=False, flash_attn=False, bitsandbytes=True) -> Machine:
+    return Machine(gpus=gpus, bf16=bf16, flash_attn=flash_attn, bitsandbytes=bitsandbytes)
 
 
 @pytest.mark.parametrize(
-    ("device", "dtype", "attention", "gpus", "bf16", "message"),
+    ("device", "dtype", "attention", "facts", "expected"),
     [
-        ("cuda", "auto", "sdpa", 0, False, "this torch sees no CUDA GPU; use device auto or cpu"),
-        ("cuda:2", "auto", "sdpa", 2, True, "there is no cuda:2: this machine has 2 CUDA device"),
-        ("balanced", "auto", "sdpa", 0, False, "device balanced spreads the model over CUDA GPUs"),
-        ("tpu", "auto", "sdpa", 0, False, "device must be auto, cpu, cuda, cuda:N or balanced"),
-        ("cuda", "bfloat16", "sdpa", 1, False, "this GPU does not support bfloat16; use dtype float16"),
-        ("cpu", "auto", "flash_attention_2", 0, False, "flash_attention_2 runs on CUDA GPUs in bfloat16 or float16"),
-        ("cuda", "float32", "flash_attention_2", 1, True, "flash_attention_2 runs on CUDA GPUs in bfloat16 or float16"),
+        ("auto", "auto", "sdpa", machine(), ({"": "cpu"}, torch.float32, "sdpa")),
+        ("auto", "auto", "auto", machine(), ({"": "cpu"}, torch.float32, "sdpa")),
+        ("auto", "auto", "sdpa", machine(2, True), ({"": "cuda"}, torch.bfloat16, "sdpa")),
+        ("auto", "auto", "auto", machine(2, True), ({"": "cuda"}, torch.bfloat16, "sdpa")),  # no flash-attn
+        ("auto", "auto", "auto", machine(1, True, True), ({"": "cuda"}, torch.bfloat16, "flash_attention_2")),
+        ("auto", "float32", "auto", machine(1, True, True), ({"": "cuda"}, torch.float32, "sdpa")),
+        ("cpu", "auto", "auto", machine(1, True, True), ({"": "cpu"}, torch.float32, "sdpa")),
+        ("auto", "auto", "sdpa", machine(1), ({"": "cuda"}, torch.float16, "sdpa")),  # no bfloat16 (a T4, a V100)
+        (
+            "cuda:1",
+            "auto",
+            "flash_attention_2",
+            machine(2, True, True),
+            ({"": "cuda:1"}, torch.bfloat16, "flash_attention_2"),
+        ),
+        ("balanced", "float16", "sdpa", machine(4, True), ("auto", torch.float16, "sdpa")),
+        ("cpu", "bfloat16", "eager", machine(1, True), ({"": "cpu"}, torch.bfloat16, "eager")),
     ],
 )
-def test_placements_that_cannot_work_are_refused_with_advice(device, dtype, attention, gpus, bf16, message):
+def test_placement_on_a_machine(device, dtype, attention, facts, expected):
+    """Where the weights go, in what dtype, with which attention, for the machine's facts (no GPU needed)."""
+    where = placement(device, dtype, attention, "none", facts)
+    assert (where.device_map, where.dtype, where.attention) == expected
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "attention", "quantization", "facts", "message"),
+    [
+        ("cuda", "auto", "sdpa", "none", machine(), "this torch sees no CUDA GPU; use device auto or cpu"),
+        ("cuda:2", "auto", "sdpa", "none", machine(2, True), "there is no cuda:2: this machine has 2 CUDA device"),
+        ("balanced", "auto", "sdpa", "none", machine(), "device balanced spreads the model over CUDA GPUs"),
+        ("tpu", "auto", "sdpa", "none", machine(), "device must be auto, cpu, cuda, cuda:N or balanced"),
+        ("cuda", "bfloat16", "sdpa", "none", machine(1), "this GPU does not support bfloat16; use dtype float16"),
+        ("cpu", "auto", "flash_attention_2", "none", machine(), "flash_attention_2 runs on CUDA GPUs in bfloat16"),
+        ("cuda", "float32", "flash_attention_2", "none", machine(1, True, True), "flash_attention_2 runs on CUDA"),
+        ("cuda", "auto", "flash_attention_2", "none", machine(1, True), "needs the flash-attn package"),
+        ("cpu", "auto", "sdpa", "4bit", machine(bitsandbytes=False), "quantization 4bit needs bitsandbytes: pip"),
+        ("cpu", "auto", "sdpa", "3bit", machine(), "quantization must be one of none, 8bit, 4bit; got '3bit'"),
+    ],
+)
+def test_placements_that_cannot_work_are_refused_with_advice(device, dtype, attention, quantization, facts, message):
     with pytest.raises(ModelError, match=message):
-        _placement(device, dtype, attention, gpus=gpus, bf16=bf16)
+        placement(device, dtype, attention, quantization, facts)
+
+
+def test_flash_attention_is_offered_only_where_it_can_run():
+    assert attention_choices(machine()) == ["auto", "sdpa", "eager"]
+    assert attention_choices(machine(1, True, flash_attn=False)) == ["auto", "sdpa", "eager"]
+    assert attention_choices(machine(1, True, flash_attn=True)) == ["auto", "sdpa", "eager", "flash_attention_2"]
 
 
 def test_out_of_memory_while_loading_says_what_to_do(checkpoint, monkeypatch):
@@ -191,13 +239,15 @@ def test_out_of_memory_while_loading_says_what_to_do(checkpoint, monkeypatch):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(models, "_load_parts", exhausted)
-    with pytest.raises(MemoryLimitError, match=r"does not fit in GPU memory .* use device balanced"):
+    advice = r"does not fit in GPU memory .* use quantization 8bit or 4bit, device balanced"
+    with pytest.raises(MemoryLimitError, match=advice):
         load_videollm(checkpoint, device="cpu")
 
 
 def test_flash_attention_on_this_cpu_is_refused_before_loading(checkpoint):
     with pytest.raises(ModelError, match="flash_attention_2 runs on CUDA GPUs"):
         load_videollm(checkpoint, device="cpu", attention="flash_attention_2")
+    assert load_videollm(checkpoint, device="cpu", attention="auto").placement.attention == "sdpa"
 
 
 def test_command_line_end_to_end(checkpoint, tmp_path):

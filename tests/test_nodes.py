@@ -1,5 +1,6 @@
 """The node pack run through a stand-in for ComfyUI (tests/comfy_stand_in), as ComfyUI imports it."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ def test_every_node_is_prefixed_categorised_and_explained(comfy_home):
         f"VCast_{name}"
         for name in (
             "LoadVideo",
+            "ImagesToClip",
             "LoadVideoLLM",
             "EncodeVisionTokens",
             "PrefillGenerate",
@@ -274,3 +276,109 @@ def test_encoding_reports_progress_and_stops_between_chunks_when_comfyui_interru
     assert not comfy.model_management.interrupted  # ComfyUI clears the flag when it raises
     again = run(nodes, "VCast_EncodeVisionTokens", model=model, clip=clip, groups_per_chunk=1).values[0]
     torch.testing.assert_close(again.features, pipeline["tokens"].features, rtol=1e-5, atol=1e-5)
+
+
+SAMPLING = dict(fps=2.0, frames=0, max_frames=64, start=0.0, end=0.0, max_pixels=0, max_memory_gb=8.0)
+
+
+def test_images_to_clip_samples_an_image_batch_as_load_video_samples_the_file(comfy_home):
+    """Frames from another node (here: Load Video's own IMAGE output of every frame) give the same clip as the
+    file: same frames, indices and timestamps."""
+    home, nodes = comfy_home
+    every = dict(SAMPLING, fps=25.0, max_frames=4096)
+    _, all_images, _ = run(nodes, "VCast_LoadVideo", video="clip.mp4", backend="pyav", **every).values
+    from_file, _, _ = run(nodes, "VCast_LoadVideo", video="clip.mp4", backend="pyav", **SAMPLING).values
+    clip, images, info = run(nodes, "VCast_ImagesToClip", images=all_images, frame_rate=25.0, **SAMPLING).values
+    assert torch.equal(clip.frames, from_file.frames) and torch.equal(images, clip.frames.float() / 255)
+    assert clip.indices == from_file.indices and clip.timestamps == from_file.timestamps
+    assert clip.sampled_fps == from_file.sampled_fps and "40 images at 25 fps" in info
+    # VideoHelperSuite's video_info decides the rate when it is connected
+    info = {"loaded_fps": 10.0, "loaded_frame_count": 40}
+    slow = run(nodes, "VCast_ImagesToClip", images=all_images, frame_rate=25.0, video_info=info, **SAMPLING).values[0]
+    assert slow.timestamps == tuple(i / 2 for i in range(8)) and slow.indices == tuple(range(0, 40, 5))
+
+
+def test_images_to_clip_takes_alpha_and_grey_frames_and_refuses_what_is_not_a_batch(comfy_home):
+    _, nodes = comfy_home
+    rgba = torch.rand(6, 8, 10, 4)
+    clip = run(nodes, "VCast_ImagesToClip", images=rgba, frame_rate=2.0, **SAMPLING).values[0]
+    assert torch.equal(clip.frames, (rgba[..., :3] * 255).round().to(torch.uint8))
+    grey = run(nodes, "VCast_ImagesToClip", images=rgba[..., :1], frame_rate=2.0, **SAMPLING).values[0]
+    assert torch.equal(grey.frames, (rgba[..., :1] * 255).round().to(torch.uint8).expand(-1, -1, -1, 3))
+    with pytest.raises(ValueError, match=r"expected a batch of frames \[frames, height, width, channels\]"):
+        run(nodes, "VCast_ImagesToClip", images=torch.rand(8, 10, 3), frame_rate=2.0, **SAMPLING)
+    with pytest.raises(ValueError, match="video_info has no loaded_fps"):
+        run(nodes, "VCast_ImagesToClip", images=rgba, frame_rate=2.0, video_info={"fps": 3}, **SAMPLING)
+    with pytest.raises(MemoryError, match=r"and their float copy need .* GB, above the 1e-06 GB limit"):
+        run(nodes, "VCast_ImagesToClip", images=rgba, frame_rate=2.0, **dict(SAMPLING, max_memory_gb=1e-6))
+
+
+def test_load_video_takes_a_video_held_in_memory(comfy_home):
+    """A core VIDEO that is no file: an uploaded file held as bytes (decoded from a temporary copy in ComfyUI's
+    temp folder, removed afterwards) or frames made in memory (sampled from its components)."""
+    import io
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from comfy_api.latest import InputImpl
+
+    home, nodes = comfy_home
+    widgets = dict(video="clip.mp4", backend="pyav", **SAMPLING)
+    from_file = run(nodes, "VCast_LoadVideo", **widgets).values[0]
+    held = InputImpl.VideoFromFile(io.BytesIO((home / "input" / "clip.mp4").read_bytes()))
+    clip = run(nodes, "VCast_LoadVideo", video_input=held, **widgets).values[0]
+    assert torch.equal(clip.frames, from_file.frames) and clip.timestamps == from_file.timestamps
+    assert not list((home / "temp").glob("vcast-video-*"))
+    frames = torch.rand(12, 16, 20, 3)
+    made = InputImpl.VideoFromComponents(SimpleNamespace(images=frames, frame_rate=Fraction(4), audio=None))
+    clip = run(nodes, "VCast_LoadVideo", video_input=made, **widgets).values[0]
+    assert clip.timestamps == (0.0, 0.5, 1.0, 1.5, 2.0, 2.5) and clip.indices == (0, 2, 4, 6, 8, 10)
+
+
+def test_model_folders_of_other_packs_are_listed_with_their_folder(comfy_home, tmp_path):
+    """models/LLM, llm, VLM and prompt_generator, and extra paths registered for them, in one list; a folder
+    reached twice is listed once; a bare name saved by an older version still loads."""
+    import folder_paths
+    from vcast_pack.nodes.model_nodes import find_model, model_folders
+
+    home, _ = comfy_home
+    qwen = home / "models" / "LLM" / "tiny-qwen3"
+    (home / "models" / "VLM").mkdir(exist_ok=True)
+    (home / "models" / "VLM" / "qwen-copy").symlink_to(qwen)  # the same folder under another name: listed once
+    (tmp_path / "mine" / "nested").mkdir(parents=True)
+    (tmp_path / "mine" / "nested" / "llava").symlink_to(home / "models" / "LLM" / "tiny-llava")
+    folder_paths.add_model_folder_path("prompt_generator", str(tmp_path / "mine"))
+    try:
+        listed = model_folders()
+        assert {"LLM/tiny-qwen3", "LLM/tiny-llava"} <= set(listed)
+        assert "VLM/qwen-copy" not in listed and "prompt_generator/nested/llava" not in listed  # seen already
+        (home / "models" / "VLM" / "qwen-copy").unlink()
+        (home / "models" / "VLM" / "other").mkdir()
+        (home / "models" / "VLM" / "other" / "config.json").write_text("{}")
+        assert model_folders()["VLM/other"] == home / "models" / "VLM" / "other"
+        assert find_model("tiny-qwen3") == qwen == find_model("LLM/tiny-qwen3")
+        with pytest.raises(ValueError, match=r"no checkpoint folder 'elsewhere' .* refresh the list"):
+            find_model("elsewhere")
+    finally:
+        shutil.rmtree(home / "models" / "VLM")
+        folder_paths._model_folders["prompt_generator"].remove(str(tmp_path / "mine"))
+
+
+def test_a_loaded_model_is_handed_to_comfyuis_model_management(comfy_home, pipeline):
+    """Room is made before the weights load, the model is booked with ComfyUI, and loaded before each use (what
+    ComfyUI then does with them is tested against ComfyUI itself in test_comfyui_memory.py)."""
+    import comfy.model_management as management
+    from vcast_pack.nodes import comfy_memory
+
+    _, nodes = comfy_home
+    management.calls.clear()
+    model = run(nodes, "VCast_LoadVideoLLM", model="LLM/tiny-qwen3", dtype="float32", device="cpu").values[0]
+    patcher = comfy_memory._patchers[model]
+    assert patcher.model.model is model.model and patcher.load_device == patcher.offload_device == torch.device("cpu")
+    assert patcher.size == sum(p.numel() * p.element_size() for p in model.model.parameters()) + sum(
+        b.numel() * b.element_size() for b in model.model.buffers()
+    )
+    assert [call[0] for call in management.calls] == ["free_memory", "load_models_gpu"]
+    management.calls.clear()
+    run(nodes, "VCast_EncodeVisionTokens", model=model, clip=pipeline["clip"])
+    assert management.calls == [("load_models_gpu", (patcher,), True)]

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,19 @@ def test_registry_metadata_is_complete():
     assert project["project"]["urls"]["Repository"].startswith("https://")
     comfy = project["tool"]["comfy"]
     assert {"PublisherId", "DisplayName", "Icon", "requires-comfyui"} <= set(comfy)
+    assert comfy["Icon"].endswith("/docs/images/icon.png") and (ROOT / "docs" / "images" / "icon.png").is_file()
+    assert (ROOT / project["project"]["license"]["file"]).is_file()
+
+
+def test_every_node_has_a_current_help_page():
+    """nodes/web/docs/<node id>.md, as tests/update_node_docs.py writes them from the nodes' schemas (run it after
+    changing a node)."""
+    code = "import json, update_node_docs; print(json.dumps(update_node_docs.pages()))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "tests", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    expected = json.loads(result.stdout)
+    on_disk = {path.name: path.read_text() for path in (ROOT / "nodes" / "web" / "docs").glob("*.md")}
+    assert len(expected) == 17 and on_disk == expected, "run python tests/update_node_docs.py"
 
 
 def test_ci_runs_the_readme_commands_verbatim():

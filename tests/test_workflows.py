@@ -7,7 +7,11 @@ import pytest
 from workflow_api import check_workflow, to_api
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
-CORE_NODES = {"PreviewImage": {"input": {"required": {"images": ["IMAGE", {}]}}, "output": []}}
+CORE_NODES = {  # ComfyUI 0.3.64's /object_info for the core nodes the workflows use
+    "PreviewImage": {"input": {"required": {"images": ["IMAGE", {}]}}, "output": []},
+    "LoadVideo": {"input": {"required": {"file": ["COMBO", {"video_upload": True}]}}, "output": ["VIDEO"]},
+    "GetVideoComponents": {"input": {"required": {"video": ["VIDEO", {}]}}, "output": ["IMAGE", "AUDIO", "FLOAT"]},
+}
 
 
 def definition(node) -> dict:
@@ -30,8 +34,9 @@ def info(comfy_home):
     return {**CORE_NODES, **{node_id: definition(node) for node_id, node in nodes.items()}}
 
 
-def test_there_are_three_example_workflows_each_with_a_thumbnail_and_a_note():
+def test_there_are_four_example_workflows_each_with_a_thumbnail_and_a_note():
     assert [path.name for path in WORKFLOWS] == [
+        "Ask about frames from any node.json",
         "Compare token pruning policies.json",
         "Save and reload a pruned token set.json",
         "Video question answering with token pruning.json",

@@ -15,7 +15,16 @@ The pipeline: :func:`load_video` -> :func:`load_videollm` -> ``VideoLLM.encode``
 
 from .allocation import ALLOCATION_METHODS, ROUNDINGS, allocate_budget, total_budget
 from .curvature import frame_curvature
-from .errors import InputError, MemoryLimitError, ModelError, TokenFileError, TokenSetError, VCastError, VideoError
+from .errors import (
+    DeviceOutOfMemoryError,
+    InputError,
+    MemoryLimitError,
+    ModelError,
+    TokenFileError,
+    TokenSetError,
+    VCastError,
+    VideoError,
+)
 from .policy import prune_tokens
 from .selection import SELECTION_METHODS, select_tokens
 from .token_files import load_token_set, save_token_set
@@ -39,6 +48,7 @@ def __getattr__(name: str):
 __all__ = [
     "ALLOCATION_METHODS",
     "Budget",
+    "DeviceOutOfMemoryError",
     "InputError",
     "MemoryLimitError",
     "ModelError",

@@ -141,9 +141,18 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily (default)")
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:n]")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda[:n] or balanced (over every GPU)")
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
-    parser.add_argument("--attention", default="sdpa", help="sdpa (default), eager or flash_attention_2")
+    parser.add_argument(
+        "--attention",
+        default="auto",
+        help="auto (default: FlashAttention 2 where installed and usable, else sdpa), sdpa, eager or flash_attention_2",
+    )
+    parser.add_argument(
+        "--quantization",
+        default="none",
+        help="none (default), 8bit or 4bit (NF4): the language model's linear layers, by bitsandbytes",
+    )
     parser.add_argument(
         "--max-frame-pixels",
         type=int,
@@ -258,10 +267,12 @@ def run_video(args: argparse.Namespace) -> None:
 
     from ._checks import check_int, check_ratio, check_sampling, check_text
     from .models import load_videollm
+    from .models.placement import Machine, placement
     from .tokens import prune
     from .video import load_video
 
     # every setting before the slow steps (the video, the model)
+    placement(args.device, args.dtype, args.attention, args.quantization, Machine.this())
     check_ratio(args.ratio)
     check_int("max_new_tokens", args.max_new_tokens, 1)
     check_sampling(args.temperature, args.top_p, args.seed)
@@ -282,7 +293,9 @@ def run_video(args: argparse.Namespace) -> None:
         max_memory_gb=args.max_memory_gb,
     )
     transformers_logging.disable_progress_bar()
-    llm = load_videollm(args.model, device=args.device, dtype=args.dtype, attention=args.attention)
+    llm = load_videollm(
+        args.model, device=args.device, dtype=args.dtype, attention=args.attention, quantization=args.quantization
+    )
     llm.check_positions(args.positions)  # before the slow steps
     llm.check_prompt(args.prompt, args.system)
     video_tokens = llm.video_token_count(clip, args.max_frame_pixels, args.max_clip_pixels)
@@ -311,7 +324,8 @@ def run_video(args: argparse.Namespace) -> None:
     if args.json:
         stats = {name: value for name, value in result.stats.items() if name != "kept_per_frame"}
         report = dict(text=result.text, token_ids=result.token_ids, stats=stats)
-        print(json.dumps(dict(report, kept_per_frame=result.stats["kept_per_frame"], video=clip.describe())))
+        where = dict(kept_per_frame=result.stats["kept_per_frame"], video=clip.describe(), model=repr(llm))
+        print(json.dumps(dict(report, **where)))
         return
     print(result.text)
     policy = f"{args.allocator} + {args.selector}, ratio {args.ratio}, {args.positions} positions"
@@ -335,6 +349,7 @@ def run_batch_job(args: argparse.Namespace) -> None:
         device=args.device,
         dtype=args.dtype,
         attention=args.attention,
+        quantization=args.quantization,
         fps=_sampled_fps(args),
         frames=args.frames,
         max_frames=args.max_frames,

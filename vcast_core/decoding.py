@@ -4,8 +4,10 @@
 presentation time, the frame size and rotation. Sampling then picks frame indices by time, and
 :func:`decode_pyav` or :func:`decode_decord` decodes exactly those frames, turned upright as
 FFmpeg's players turn them. decord is used only where it decodes the same frames: files with one
-video stream, no rotation, in a container it reads (MP4/MOV, Matroska/WebM, AVI); anything else is
-PyAV's, and files that name other files (playlists, concat lists) are refused.
+video stream, no rotation, in MP4/MOV or Matroska/WebM, not MPEG-4 Part 2 (whose last frame decord
+decodes differently); anything else is PyAV's, and files that name other files (playlists, concat
+lists) are refused. AVI stores no presentation times (its packets carry the decoding order), so
+its frames are numbered in the order the decoder puts them out, evenly spaced at the stated rate.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from .errors import VideoError
 REFERENCING_FORMATS = {
     *("hls", "applehttp", "concat", "dash", "webm_dash_manifest", "image2", "sdp", "rtsp", "rtp", "tee"),
 }
-SEEKABLE_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"}  # where PyAV's seek lands where it should
+SEEKABLE_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}  # where PyAV's seek lands where it should
 DECORD_FORMATS = SEEKABLE_FORMATS
+DECODING_ORDER_FORMATS = {"avi"}  # packets timed in decoding order: frames are numbered as the decoder outputs them
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Source:
     rotation: int  # quarter turns counter-clockwise (numpy.rot90) that make a decoded frame upright
     seekable: bool
     decord_reason: str | None  # why decord would decode this file differently, or None
+    numbered_by_output: bool = False  # the i-th frame out of the decoder is frame i (no usable presentation times)
 
 
 def _open(path: Path):
@@ -109,10 +113,11 @@ def probe(path: Path) -> Source:
             raise VideoError(f"{path} could not be read: {err}") from None
         time_base, format_name = stream.time_base, container.format.name
         rate = float(stream.average_rate or stream.guessed_rate or 0)
-        index = stream.index
+        index, codec = stream.index, stream.codec_context.name if stream.codec_context else ""
     if not stamps:
         raise VideoError(f"{path} holds no video frames; check that it is the file you meant")
-    if None in stamps:  # no timing at all: frames are evenly spaced at the stated rate
+    by_output = format_name in DECODING_ORDER_FORMATS
+    if None in stamps or by_output:  # no (usable) timing: frames are evenly spaced at the stated rate
         if rate <= 0:
             raise VideoError(f"{path} states neither frame times nor a frame rate")
         stamps = list(range(len(stamps)))
@@ -131,11 +136,13 @@ def probe(path: Path) -> Source:
     reasons = [
         (video_streams > 1, f"it holds {video_streams} video streams (decord would pick its own)"),
         (turns != 0, "its frames are stored rotated"),
-        (format_name not in DECORD_FORMATS, f"decord does not read {format_name} files reliably"),
+        (format_name not in DECORD_FORMATS, f"decord does not read {format_name} files as PyAV does"),
+        (codec == "mpeg4", "decord decodes the last frame of MPEG-4 Part 2 video differently"),
         (len(pts) != len(stamps), "frames share presentation times"),
     ]
     reason = next((text for applies, text in reasons if applies), None)
-    return Source(path, index, tuple(pts), times, rate, height, width, turns, format_name in SEEKABLE_FORMATS, reason)
+    seekable = format_name in SEEKABLE_FORMATS
+    return Source(path, index, tuple(pts), times, rate, height, width, turns, seekable, reason, by_output)
 
 
 def _upright(frame, turns: int) -> np.ndarray:
@@ -163,8 +170,11 @@ def decode_pyav(source: Source, indices: list[int]) -> np.ndarray:
                         container.seek(target, backward=True, stream=stream)
                     frames = container.decode(stream)
                 for frame in frames:
-                    stamp = frame.pts if frame.pts is not None else frame.dts
-                    position = index_of.get(stamp, position)
+                    if source.numbered_by_output:
+                        stamp = position = position + 1
+                    else:
+                        stamp = frame.pts if frame.pts is not None else frame.dts
+                        position = index_of.get(stamp, position)
                     if stamp is not None and stamp >= target:
                         if stamp == target:
                             found[target] = _upright(frame, source.rotation)

@@ -7,6 +7,8 @@ with code 2, and ComfyUI shows it on the node that raised it. The ones about a b
 
 from __future__ import annotations
 
+import torch
+
 
 class VCastError(Exception):
     """Input V-CAST cannot use, or a run that cannot go on; the message says what to change."""
@@ -35,3 +37,8 @@ class TokenFileError(VCastError, ValueError):
 
 class MemoryLimitError(VCastError, MemoryError):
     """Work that would not fit in memory (a decoded video above the limit, CUDA out of memory)."""
+
+
+class DeviceOutOfMemoryError(MemoryLimitError, torch.OutOfMemoryError):
+    """A GPU ran out of memory. Also a ``torch.OutOfMemoryError``, so that callers that free memory on one (ComfyUI
+    unloads its models) still do."""

@@ -157,11 +157,9 @@ def sample_indices(source_frames: int, source_fps: float, **sampling) -> list[in
 
 def _shrink(frames: torch.Tensor, max_pixels: int | None) -> torch.Tensor:
     """uint8 ``[N, H, W, 3]`` frames scaled down to at most ``max_pixels`` each (bicubic, antialiased)."""
-    height, width = frames.shape[1:3]
-    if not max_pixels or height * width <= max_pixels:
+    size = _shrunk_size(*frames.shape[1:3], max_pixels)
+    if size == tuple(frames.shape[1:3]):
         return frames
-    scale = math.sqrt(max_pixels / (height * width))
-    size = (max(1, math.floor(height * scale)), max(1, math.floor(width * scale)))
     x = frames.permute(0, 3, 1, 2).contiguous()
     x = torch.nn.functional.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
     return x.permute(0, 2, 3, 1).contiguous()
@@ -180,16 +178,28 @@ def _say_pyav_fallback() -> None:
     logger.warning("V-CAST: decord is not installed; decoding videos with PyAV (pip install decord to decode faster)")
 
 
-def _check_memory(path: Path, frames: int, height: int, width: int, max_memory_gb: float) -> None:
-    """Refuse to decode more than ``max_memory_gb`` of uint8 RGB frames, before decoding any."""
-    frame_bytes = height * width * 3
+def _check_memory(
+    name: str, frames: int, size: tuple[int, int], max_memory_gb: float, kept: tuple[int, int] | None
+) -> None:
+    """Refuse to hold more than ``max_memory_gb`` for ``frames`` frames, before decoding any: each frame decoded at
+    its full ``size`` (height, width; uint8 RGB), plus, where ``kept`` (the size it is shrunk to) is given, a
+    float32 copy at that size (ComfyUI's IMAGE output)."""
+    frame_bytes = size[0] * size[1] * 3 + (kept[0] * kept[1] * 3 * 4 if kept else 0)
     if frames * frame_bytes > max_memory_gb * 2**30:
         fit = int(max_memory_gb * 2**30 // max(frame_bytes, 1))
+        copy = " and their float copy" if kept else ""
         raise MemoryLimitError(
-            f"decoding {frames} frames of {width}x{height} from {path.name} needs "
-            f"{frames * frame_bytes / 2**30:.3g} GB, above the {max_memory_gb:g} GB limit; sample at most {fit} "
-            "frames (lower fps, num_frames or max_frames) or raise max_memory_gb"
+            f"{frames} frames of {size[1]}x{size[0]} from {name}{copy} need {frames * frame_bytes / 2**30:.3g} GB, "
+            f"above the {max_memory_gb:g} GB limit; sample at most {fit} frames (lower fps, num_frames or "
+            "max_frames), set max_pixels, or raise max_memory_gb"
         )
+
+
+def _shrunk_size(height: int, width: int, max_pixels: int | None) -> tuple[int, int]:
+    if not max_pixels or height * width <= max_pixels:
+        return height, width
+    scale = math.sqrt(max_pixels / (height * width))
+    return max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
 
 
 def load_video(
@@ -203,6 +213,7 @@ def load_video(
     backend: str = "auto",
     max_pixels: int | None = None,
     max_memory_gb: float = MAX_MEMORY_GB,
+    float_copy: bool = False,
 ) -> VideoClip:
     """Decode the sampled frames of the video at ``path`` (see :func:`sample_frames` for the sampling).
 
@@ -214,8 +225,9 @@ def load_video(
     decord fails on a file (said once). Both give the same frames, indices and timestamps.
     ``max_pixels`` shrinks larger frames, keeping their aspect ratio. The sampled frames are
     decoded at full size first: above ``max_memory_gb`` of them, :class:`MemoryLimitError` is
-    raised before anything is decoded. Playlists and other files that name further files are
-    refused.
+    raised before anything is decoded; ``float_copy`` counts a float32 copy of the (shrunk) frames
+    too, as ComfyUI's IMAGE output holds them. Playlists and other files that name further files
+    are refused.
     """
     if backend not in BACKENDS:
         raise VideoError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -231,11 +243,9 @@ def load_video(
     indices, first, last = sample_frames(
         source.times, 1 / source.fps, fps=fps, num_frames=num_frames, max_frames=max_frames, start=start, end=end
     )
-    _check_memory(path, len(indices), source.height, source.width, max_memory_gb)
+    size = (source.height, source.width)
+    _check_memory(path.name, len(indices), size, max_memory_gb, _shrunk_size(*size, max_pixels) if float_copy else None)
     frames, backend = _decode(source, indices, backend)
-    duration = source.times[-1] + 1 / source.fps
-    window_end = duration if end is None else min(end, duration)
-    thinned = fps is not None and max_frames is not None and math.ceil((window_end - start) * fps - EPS) > max_frames
     return VideoClip(
         frames=_shrink(torch.from_numpy(frames), max_pixels),
         indices=tuple(indices),
@@ -244,7 +254,69 @@ def load_video(
         source_frames=len(source.times),
         path=str(path),
         backend=backend,
-        sampling_fps=None if thinned else fps,
+        sampling_fps=_sampling_fps(source.times, 1 / source.fps, fps, max_frames, start, end),
+        window_frames=last - first + 1,
+    )
+
+
+def _to_uint8(image: torch.Tensor) -> torch.Tensor:
+    return image.float().mul(255).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _sampling_fps(times, frame_seconds, fps, max_frames, start, end) -> float | None:
+    """``fps`` when the frames were sampled at that rate and not thinned by ``max_frames``, else None."""
+    duration = times[-1] + frame_seconds
+    window_end = duration if end is None else min(end, duration)
+    thinned = fps is not None and max_frames is not None and math.ceil((window_end - start) * fps - EPS) > max_frames
+    return None if thinned else fps
+
+
+def clip_from_images(
+    images: torch.Tensor,
+    frame_rate: float,
+    *,
+    name: str = "images",
+    fps: float | None = None,
+    num_frames: int | None = None,
+    max_frames: int | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+    max_pixels: int | None = None,
+    max_memory_gb: float = MAX_MEMORY_GB,
+    float_copy: bool = False,
+) -> VideoClip:
+    """A clip sampled from frames already in memory, as :func:`load_video` samples a file: ``images`` is a
+    ``[N, H, W, C]`` batch (ComfyUI's IMAGE: floats in [0, 1]; or uint8), shown at ``frame_rate`` frames per
+    second from 0 s; C is 3 (RGB), 4 (alpha dropped) or 1 (grey). ``name`` says where the frames came from."""
+    if images.ndim != 4 or images.shape[0] < 1 or images.shape[-1] not in (1, 3, 4):
+        raise VideoError(
+            f"{name}: expected a batch of frames [frames, height, width, channels] with 1, 3 or 4 channels; got "
+            f"shape {list(images.shape)}"
+        )
+    if not (math.isfinite(frame_rate) and 0 < frame_rate <= MAX_FPS):
+        raise VideoError(
+            f"{name}: the frame rate must be a number in (0, {MAX_FPS:g}] frames per second, got {frame_rate}"
+        )
+    check_positive("max_memory_gb", max_memory_gb)
+    times = [index / frame_rate for index in range(images.shape[0])]
+    indices, first, last = sample_frames(
+        times, 1 / frame_rate, fps=fps, num_frames=num_frames, max_frames=max_frames, start=start, end=end
+    )
+    size = tuple(images.shape[1:3])
+    _check_memory(name, len(indices), size, max_memory_gb, _shrunk_size(*size, max_pixels) if float_copy else None)
+    frames = torch.empty((len(indices), *size, 3), dtype=torch.uint8)
+    for row, index in enumerate(indices):  # one frame at a time: no float copy of the sampled frames
+        frame = images[index, :, :, :3] if images.dtype == torch.uint8 else _to_uint8(images[index, :, :, :3])
+        frames[row] = frame  # a grey channel broadcasts to RGB
+    return VideoClip(
+        frames=_shrink(frames, max_pixels),
+        indices=tuple(indices),
+        timestamps=tuple(round(times[i], 6) for i in indices),
+        source_fps=float(frame_rate),
+        source_frames=len(times),
+        path=name,
+        backend="memory",
+        sampling_fps=_sampling_fps(times, 1 / frame_rate, fps, max_frames, start, end),
         window_frames=last - first + 1,
     )
 

@@ -187,7 +187,12 @@ class ResultsFile:
         self.handle = None
 
 
+# settings added after version 1 files were first written, with the value those files were made with
+ADDED_SETTINGS = {"quantization": "none"}
+
+
 def _check_settings(path: Path, recorded: dict, settings: dict) -> None:
+    recorded = {**ADDED_SETTINGS, **recorded}
     for name, value in settings.items():
         if name not in recorded:
             raise ResultsError(

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from .._checks import check_choice, check_int, check_positive, check_sampling, check_text
 from ..allocation import ALLOCATION_METHODS
 from ..errors import InputError, VCastError
+from ..models.placement import QUANTIZATIONS
 from ..selection import SELECTION_METHODS
 from ..tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS, prune
 from ..video import BACKENDS, MAX_MEMORY_GB, load_video
@@ -28,7 +29,8 @@ class BatchSettings:
     model: str
     device: str = "auto"
     dtype: str = "auto"
-    attention: str = "sdpa"
+    attention: str = "auto"
+    quantization: str = "none"
     fps: float | None = 2.0
     frames: int | None = None
     max_frames: int = 64
@@ -56,6 +58,7 @@ class BatchSettings:
             check_int("frames", self.frames, 1)
         check_int("max_frames", self.max_frames, 1)
         check_choice("backend", self.backend, BACKENDS)
+        check_choice("quantization", self.quantization, QUANTIZATIONS)
         check_positive("max_memory_gb", self.max_memory_gb)
         check_int("groups_per_chunk", self.groups_per_chunk, 0)
         check_int("max_frame_pixels", self.max_frame_pixels, 1)
@@ -86,7 +89,11 @@ class ItemRunner:
         transformers_logging.disable_progress_bar()
         self.settings = settings
         self.llm = load_videollm(
-            settings.model, device=settings.device, dtype=settings.dtype, attention=settings.attention
+            settings.model,
+            device=settings.device,
+            dtype=settings.dtype,
+            attention=settings.attention,
+            quantization=settings.quantization,
         )
         self.llm.check_positions(settings.positions)
         self.worker = f"{socket.gethostname()}:{os.getpid()} {self.llm.device}"

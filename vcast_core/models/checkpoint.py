@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import numbers
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import MemoryLimitError, ModelError
+from .placement import QUANTIZED_BYTES
 
 
 def read_json(path: Path) -> dict:
@@ -113,34 +115,75 @@ def stored_parameters(folder: Path) -> int:
     return total
 
 
-def described_parameters(config) -> tuple[int, int]:
-    """Parameters the config describes, counted on the meta device (nothing allocated), and the size of the
-    input embedding (a checkpoint may store a tied output layer again)."""
+@dataclass(frozen=True)
+class ModelShape:
+    """What a config describes, counted on the meta device (nothing allocated)."""
+
+    parameters: int
+    embedding: int  # the input embedding's size (a checkpoint may store a tied output layer again)
+    quantizable: int  # parameters in the linear layers quantization converts
+    quantized_as: str | None  # the method of a checkpoint stored quantized (fp8, awq, gptq, bitsandbytes...)
+    stored_bytes: int = 0  # the safetensors files' size
+
+    def weight_bytes(self, dtype: torch.dtype, quantization: str) -> int:
+        """Memory the weights take once loaded in ``dtype`` and ``quantization``."""
+        if self.quantized_as:
+            return self.stored_bytes
+        element = torch.empty((), dtype=dtype).element_size()
+        if quantization == "none":
+            return self.parameters * element
+        quantized = QUANTIZED_BYTES[quantization] * self.quantizable
+        return int(quantized + (self.parameters - self.quantizable) * element)
+
+
+def describe_model(config, full_precision: tuple[str, ...], folder: Path | None = None) -> ModelShape:
+    """The config's model, with the linear layers outside ``full_precision`` (module name prefixes) and the output
+    layer counted as quantizable, and the size of the weights in ``folder``."""
     from transformers import AutoModelForImageTextToText
 
     with torch.device("meta"):
         model = AutoModelForImageTextToText.from_config(config)
-    return sum(p.numel() for p in model.parameters()), model.get_input_embeddings().weight.numel()
+    output = model.get_output_embeddings()
+    quantizable = sum(
+        module.weight.numel()
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+        and module is not output
+        and not any(name == prefix or name.startswith(prefix + ".") for prefix in full_precision)
+    )
+    quantization = getattr(config, "quantization_config", None)
+    method = quantization.get("quant_method") if isinstance(quantization, dict) else None
+    return ModelShape(
+        parameters=sum(p.numel() for p in model.parameters()),
+        embedding=model.get_input_embeddings().weight.numel(),
+        quantizable=quantizable,
+        quantized_as=(str(method) if method else "quantized") if quantization is not None else None,
+        stored_bytes=sum(path.stat().st_size for path in folder.glob("*.safetensors")) if folder else 0,
+    )
 
 
-def check_config_fits_weights(folder: Path, config) -> int:
-    """The number of parameters, once the config is shown to describe the weights on disk (within a tied
-    embedding and 1%); ModelError naming config.json otherwise."""
-    described, embedding = described_parameters(config)
+def check_config_fits_weights(folder: Path, config, full_precision: tuple[str, ...]) -> ModelShape:
+    """The model's shape, once the config is shown to describe the weights on disk (within a tied embedding and
+    1%); ModelError naming config.json otherwise. Quantized checkpoints store packed weights and scales, so their
+    count is not compared (the load itself checks every tensor)."""
+    shape = describe_model(config, full_precision, folder)
+    described, embedding = shape.parameters, shape.embedding
     stored = stored_parameters(folder)
-    if not described - embedding - described // 100 <= stored <= described + embedding + described // 100:
+    fits = described - embedding - described // 100 <= stored <= described + embedding + described // 100
+    if not (fits or shape.quantized_as):
         raise ModelError(
             f"{folder / 'config.json'} describes a model of {described:,} parameters, but the weights hold "
             f"{stored:,}: the config does not belong to these weights; download the checkpoint again"
         )
-    return described
+    return shape
 
 
-def check_memory(name: str, parameters: int, dtype: torch.dtype, free_bytes: int, where: str) -> None:
-    """MemoryLimitError when the weights alone need more than ``free_bytes`` of ``where``."""
-    need = parameters * torch.empty((), dtype=dtype).element_size()
+def check_memory(name: str, need: int, what: str, free_bytes: int, where: str) -> None:
+    """MemoryLimitError when the weights alone (``need`` bytes, loaded as ``what``) need more than ``free_bytes``
+    of ``where``."""
     if need > free_bytes:
         raise MemoryLimitError(
-            f"{name} needs {need / 2**30:.1f} GiB for its weights in {dtype}; {where} has {free_bytes / 2**30:.1f} "
-            "GiB free. Use a smaller checkpoint, a 16-bit dtype, or device balanced to spread it over several GPUs"
+            f"{name} needs {need / 2**30:.1f} GiB for its weights in {what}; {where} has {free_bytes / 2**30:.1f} GiB "
+            "free. Use a smaller checkpoint, quantization 8bit or 4bit, a 16-bit dtype, or device balanced to spread "
+            "it over several GPUs"
         )

@@ -21,6 +21,8 @@ from ..video import VideoClip
 from .preprocess import normalize, resize_frames
 
 MODEL_TYPES = ("llava_onevision",)
+# the vision side, which quantization leaves as it is: V-CAST scores its tokens
+FULL_PRECISION_MODULES = ("model.vision_tower", "model.multi_modal_projector")
 ROPE = "1d"
 BICUBIC = 3  # PIL's resampling code, the class default and what the checkpoints' processor configs name
 

@@ -27,6 +27,8 @@ from ._qwen import (  # noqa: F401  (the family interface VideoLLM calls)
 from .preprocess import fit_pixels, patchify, resize_frames
 
 MODEL_TYPES = ("qwen2_5_vl",)
+# the vision side, which quantization leaves as it is: V-CAST scores its tokens
+FULL_PRECISION_MODULES = ("model.visual",)
 logger = logging.getLogger(__name__)
 
 

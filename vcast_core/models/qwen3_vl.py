@@ -24,6 +24,8 @@ from ._qwen import (  # noqa: F401  (the family interface VideoLLM calls)
 from .preprocess import fit_pixels, patchify, resize_frames
 
 MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
+# the vision side, which quantization leaves as it is: V-CAST scores its tokens
+FULL_PRECISION_MODULES = ("model.visual",)
 
 
 def pixel_size(config: dict, frames: int, max_frame_pixels: int, max_clip_pixels: int) -> dict:

@@ -27,10 +27,11 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_int, check_sampling, check_text
-from ..errors import InputError, MemoryLimitError, ModelError, TokenSetError
+from ..errors import DeviceOutOfMemoryError, InputError, ModelError, TokenSetError
 from ..tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS, TokenSet
 from ..video import VideoClip
 from . import _hf, chat
+from .placement import Placement
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def _advise_on_memory(doing: Callable[..., str], lower: str):
             # here the error and its traceback are gone, so the failed step's tensors can be freed
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            raise MemoryLimitError(
+            raise DeviceOutOfMemoryError(
                 f"{self.device} ran out of memory {doing(*args, **kwargs)} ({detail}); lower {lower}"
             )
 
@@ -152,6 +153,7 @@ class VideoLLM:
         path: str,
         video_processor,
         chat_template: str,
+        placement: Placement | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -161,6 +163,12 @@ class VideoLLM:
         self.model_type = model_type
         self.family = family
         self.path = path
+        self.placement = placement  # as loaded by load_videollm: device(s), dtype, attention, quantization
+
+    @property
+    def quantization(self) -> str:
+        """none, 8bit or 4bit (bitsandbytes, as loaded); a checkpoint stored quantized is ``none``."""
+        return self.placement.quantization if self.placement else "none"
 
     @property
     def device(self) -> torch.device:
@@ -207,7 +215,8 @@ class VideoLLM:
         return int(self.model.get_input_embeddings().weight.shape[1])
 
     def __repr__(self) -> str:
-        where = f"{self.path}, {self.device}, {self.model.dtype}"
+        quantized = "" if self.quantization == "none" else f", {self.quantization}"
+        where = f"{self.path}, {self.device}, {self.model.dtype}{quantized}"
         return f"VideoLLM({self.model_type}, {where}, pixels by {self.pixel_source})"
 
     @_advise_on_memory(_encoding, "the frames (fps, frames or max_frames), max_frame_pixels or max_clip_pixels")

@@ -115,3 +115,22 @@ class _Preview:
 ui = SimpleNamespace(
     PreviewImage=type("PreviewImage", (_Preview,), {}), PreviewText=type("PreviewText", (_Preview,), {})
 )
+
+
+class _VideoFromFile:
+    def __init__(self, file):
+        self.file = file
+
+    def get_stream_source(self):
+        return self.file
+
+
+class _VideoFromComponents:
+    def __init__(self, components):
+        self.components = components
+
+    def get_components(self):
+        return self.components
+
+
+InputImpl = SimpleNamespace(VideoFromFile=_VideoFromFile, VideoFromComponents=_VideoFromComponents)
