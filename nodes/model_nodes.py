@@ -11,7 +11,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io
 
-from ..vcast_core.errors import ModelError
+from ..vcast_core.errors import InputError, ModelError
 from ..vcast_core.models.placement import QUANTIZATIONS, Machine, attention_choices
 from ..vcast_core.tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITIONS
 from . import comfy_memory
@@ -224,6 +224,13 @@ class PrefillGenerate(io.ComfyNode):
                     tooltip="original: kept tokens keep their positions (V-CAST). compact: renumber the kept "
                     "sequence 0..n-1 as LLaVA-centric pruners do (LLaVA-OneVision only).",
                 ),
+                io.Boolean.Input(
+                    "one_question_per_line",
+                    default=False,
+                    optional=True,
+                    tooltip="Each line of the prompt is its own question: the video is prefilled once and the "
+                    "questions answered together; the answer lists each question with its answer.",
+                ),
             ],
             outputs=[io.String.Output(display_name="answer")],
             is_output_node=True,
@@ -231,13 +238,26 @@ class PrefillGenerate(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, model, tokens, prompt, system, max_new_tokens, temperature, top_p, seed, positions="original"
+        cls,
+        model,
+        tokens,
+        prompt,
+        system,
+        max_new_tokens,
+        temperature,
+        top_p,
+        seed,
+        positions="original",
+        one_question_per_line=False,
     ) -> io.NodeOutput:
-        result = comfy_memory.run(
+        questions = [line.strip() for line in prompt.splitlines() if line.strip()] if one_question_per_line else None
+        if questions == []:
+            raise InputError("the prompt holds no question; write one per line")
+        results = comfy_memory.run(
             model,
             lambda: model.generate(
                 tokens,
-                prompt,
+                questions or prompt,
                 system=system or None,
                 positions=positions,
                 max_new_tokens=max_new_tokens,
@@ -247,9 +267,14 @@ class PrefillGenerate(io.ComfyNode):
                 should_stop=comfy.model_management.processing_interrupted,
             ),
         )
-        if result.stopped:
+        results = results if questions else [results]
+        if results[-1].stopped:
             comfy.model_management.throw_exception_if_processing_interrupted()
-        return io.NodeOutput(result.text, ui={"text": [result.text, result.summary()]})  # the answer and stats boxes
+        if questions:
+            answer = "\n\n".join(f"Q: {q}\nA: {result.text}" for q, result in zip(questions, results, strict=True))
+        else:
+            answer = results[0].text
+        return io.NodeOutput(answer, ui={"text": [answer, results[-1].summary()]})  # the answer and stats boxes
 
 
 NODES = [LoadVideoLLM, EncodeVisionTokens, PrefillGenerate]

@@ -118,6 +118,14 @@ SegmentAllocator = _allocator(
     ],
 )
 
+EVSAllocator = _allocator(
+    "VCast_EVSAllocator",
+    "EVS Allocator (vLLM)",
+    "evs",
+    "vLLM's EVS: each frame's share of the clip's tokens that changed most since the previous frame; "
+    "the first frame first. Pair it with the EVS Selector for vLLM's own mask.",
+)
+
 
 def _selector(node_id, name, method, description, extra_inputs=list):
     """A selector node class for ``method``; the optional clip input draws the kept-patch preview."""
@@ -185,6 +193,12 @@ DivPruneSelector = _selector(
     "Keep a maximally diverse set per frame (greedy max-min cosine distance, DivPrune CVPR 2025).",
 )
 NormSelector = _selector("VCast_NormSelector", "Norm Selector", "norm", "Keep the tokens with the largest L2 norm.")
+EVSSelector = _selector(
+    "VCast_EVSSelector",
+    "EVS Selector (vLLM)",
+    "evs",
+    "vLLM's EVS: keep the tokens that changed most since the same position in the previous frame.",
+)
 
 
 class KeepAllSelector(io.ComfyNode):
@@ -211,9 +225,11 @@ NODES = [
     UniformAllocator,
     VidCom2Allocator,
     SegmentAllocator,
+    EVSAllocator,
     DualAnchorSelector,
     RandomSelector,
     DivPruneSelector,
     NormSelector,
+    EVSSelector,
     KeepAllSelector,
 ]

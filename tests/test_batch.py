@@ -245,6 +245,27 @@ def test_batch_answers_as_the_single_video_path_does(local_results, manifest, ch
     assert record["token_ids"] == generation.token_ids and record["prediction"] == generation.text
 
 
+def test_items_about_one_video_are_answered_together(local_results, manifest, checkpoint):
+    """mc0 and free ask about clip0.mp4: one decode, one encode and one prefill of the video, their questions
+    decoded as one batch; each answer is the one its question gets alone."""
+    import vcast_core
+
+    records = by_key(local_results)
+    llm = vcast_core.load_videollm(checkpoint, device="cpu")
+    token_set = llm.encode(vcast_core.load_video(manifest.parent / "clip0.mp4", num_frames=8))
+    for ratio in (1.0, 0.25):
+        together = [records[("mc0", ratio)]["stats"], records[("free", ratio)]["stats"]]
+        assert [stats["questions_in_batch"] for stats in together] == [2, 2]
+        assert (
+            together[0]["prefill_ms"] == together[1]["prefill_ms"]
+            and together[0]["encode_ms"] == together[1]["encode_ms"]
+        )
+        assert records[("mc2", ratio)]["stats"]["questions_in_batch"] == 1
+        pruned = vcast_core.prune(token_set, ratio)
+        alone = llm.generate(pruned, prompt("What moves?", tuple(OPTIONS)), max_new_tokens=6)
+        assert records[("mc0", ratio)]["token_ids"] == alone.token_ids
+
+
 def test_summary_does_not_depend_on_record_order(local_results, tmp_path):
     header, *lines = local_results.read_text().splitlines(keepends=True)
     expected = summarize(read_results(local_results)[0])

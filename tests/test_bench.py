@@ -13,14 +13,29 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_batch_benchmark_reports_each_worker_count(tmp_path):
     ray_or_skip()
     out = tmp_path / "batch.json"
-    command = [sys.executable, "bench/batch.py", "--items", "3", "--workers", "0,1", "--frames", "4"]
+    command = [sys.executable, "bench/batch.py", "--items", "6", "--workers", "0,1", "--frames", "4"]
     command += ["--max-new-tokens", "2", "--json", str(out)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["rows"]
-    assert [(row["workers"], row["items"], row["errors"]) for row in rows] == [(0, 3, 0), (1, 3, 0)]
+    assert [(row["workers"], row["items"], row["errors"]) for row in rows] == [(0, 6, 0), (1, 6, 0)]
     assert all(row["per_minute"] > 0 and row["per_minute_after_first"] > 0 for row in rows)
-    assert "| none (no Ray) | 3 | 0 |" in result.stdout and "| 1 | 3 | 0 |" in result.stdout
+    assert "| none (no Ray) | 6 | 0 |" in result.stdout and "| 1 | 6 | 0 |" in result.stdout
+    assert "6 items, 3 per video" in result.stdout
+
+
+def test_questions_benchmark_compares_together_with_one_by_one(tmp_path):
+    out = tmp_path / "questions.json"
+    command = [sys.executable, "bench/questions.py", "--config", "tiny", "--frames", "4", "--counts", "1,3"]
+    command += ["--ratios", "1,0.5", "--repeats", "1", "--new-tokens", "2", "--side", "64", "--json", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(row["ratio"], row["questions"]) for row in rows] == [(1.0, 1), (1.0, 3), (0.5, 1), (0.5, 3)]
+    for row in rows:
+        assert row["together_ms"] > 0 and row["one_by_one_ms"] > 0
+        assert row["per_answer_together_ms"] == row["together_ms"] / row["questions"]
+    assert "| one by one / together |" in result.stdout
 
 
 def test_speed_benchmark_reports_every_configuration_against_the_unpruned_run(tmp_path):

@@ -26,10 +26,12 @@ def test_every_node_is_prefixed_categorised_and_explained(comfy_home):
             "UniformAllocator",
             "VidCom2Allocator",
             "SegmentAllocator",
+            "EVSAllocator",
             "DualAnchorSelector",
             "RandomSelector",
             "DivPruneSelector",
             "NormSelector",
+            "EVSSelector",
             "KeepAllSelector",
             "SaveTokenSet",
             "LoadTokenSet",
@@ -149,6 +151,7 @@ def test_a_llava_onevision_checkpoint_runs_through_the_same_nodes(comfy_home, pi
         ("VCast_UniformAllocator", {}),
         ("VCast_VidCom2Allocator", {"temperature": 0.01}),
         ("VCast_SegmentAllocator", {"threshold": 0.84, "min_segments": 2}),
+        ("VCast_EVSAllocator", {}),
     ],
 )
 def test_peer_allocators_and_selectors_swap_in(comfy_home, pipeline, node_id, options):
@@ -159,6 +162,7 @@ def test_peer_allocators_and_selectors_swap_in(comfy_home, pipeline, node_id, op
         ("VCast_RandomSelector", {"seed": 3}),
         ("VCast_DivPruneSelector", {}),
         ("VCast_NormSelector", {}),
+        ("VCast_EVSSelector", {}),
     ):
         pruned = run(nodes, selector, tokens=tokens, budget=budget, **extra).values[0]
         assert pruned.kept_mask.sum(dim=1).tolist() == budget.per_frame.tolist()
@@ -382,3 +386,21 @@ def test_a_loaded_model_is_handed_to_comfyuis_model_management(comfy_home, pipel
     management.calls.clear()
     run(nodes, "VCast_EncodeVisionTokens", model=model, clip=pipeline["clip"])
     assert management.calls == [("load_models_gpu", (patcher,), True)]
+
+
+def test_prefill_generate_answers_one_question_per_line(comfy_home, pipeline):
+    """With one_question_per_line, each non-empty line is a question; the video is prefilled once and the node
+    shows every question with the answer it gets alone."""
+    from vcast_core.tokens import prune
+
+    _, nodes = comfy_home
+    model, pruned = pipeline["model"], prune(pipeline["tokens"], 0.5)
+    widgets = dict(GENERATE_WIDGETS, prompt="What moves?\n\n  Why?  \nIs it bright?", one_question_per_line=True)
+    answered = run(nodes, "VCast_PrefillGenerate", model=model, tokens=pruned, **widgets)
+    questions = ("What moves?", "Why?", "Is it bright?")
+    alone = [model.generate(pruned, question, max_new_tokens=5).text for question in questions]
+    expected = "\n\n".join(f"Q: {q}\nA: {a}" for q, a in zip(questions, alone, strict=True))
+    assert answered.values == (expected,) and answered.ui["text"][0] == expected
+    assert "3 questions together" in answered.ui["text"][1]
+    with pytest.raises(ValueError, match="the prompt holds no question; write one per line"):
+        run(nodes, "VCast_PrefillGenerate", model=model, tokens=pruned, **dict(widgets, prompt="\n  \n"))

@@ -37,7 +37,7 @@ def test_every_node_has_a_current_help_page():
     assert result.returncode == 0, result.stderr
     expected = json.loads(result.stdout)
     on_disk = {path.name: path.read_text() for path in (ROOT / "nodes" / "web" / "docs").glob("*.md")}
-    assert len(expected) == 17 and on_disk == expected, "run python tests/update_node_docs.py"
+    assert len(expected) == 19 and on_disk == expected, "run python tests/update_node_docs.py"
 
 
 def test_ci_runs_the_readme_commands_verbatim():

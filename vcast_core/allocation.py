@@ -19,6 +19,7 @@ from ._checks import (
 from .curvature import SIGNALS, trajectory_signal
 from .errors import InputError
 from .frames import EPS, FrameStats
+from .selection import evs_scores, top_k_mask
 
 ROUNDINGS = ("largest_remainder", "reference")
 
@@ -93,12 +94,30 @@ def _segment_weights(stats: FrameStats, *, threshold: float = 0.84, min_segments
     return 1.0 / (segment_length.numel() * segment_length[segment])
 
 
-ALLOCATORS = {
+def _evs_budget(stats: FrameStats, total: int, min_per_frame: int) -> Tensor:
+    """EVS (vLLM's ``--video-pruning-rate``): the frames' shares of a global top-``total`` of :func:`evs_scores`.
+
+    vLLM keeps the tokens least like the same position in the previous frame over the whole clip, the first
+    frame first (so it is kept whole when the total allows). Here each frame's ``min_per_frame`` best tokens
+    are kept before the global top-k fills the rest (``min_per_frame=0`` is vLLM's rule), and the total is
+    :func:`total_budget`'s (vLLM floors ``T*P*ratio`` and keeps at least one whole frame).
+    """
+    scores = evs_scores(stats)
+    frames, tokens = scores.shape
+    kept = top_k_mask(scores, torch.full((frames,), min_per_frame)).flatten()
+    order = torch.sort(scores.flatten().masked_fill(kept, float("-inf")), descending=True, stable=True).indices
+    kept[order[: total - frames * min_per_frame]] = True
+    return kept.view(frames, tokens).sum(dim=1).cpu()
+
+
+WEIGHTED_ALLOCATORS = {
     "curvature": _curvature_weights,
     "uniform": _uniform_weights,
     "vidcom2": _vidcom2_weights,
     "segment": _segment_weights,
 }
+COUNTING_ALLOCATORS = {"evs": _evs_budget}  # these pick the tokens themselves and count them per frame
+ALLOCATORS = {**WEIGHTED_ALLOCATORS, **COUNTING_ALLOCATORS}
 ALLOCATION_METHODS = tuple(ALLOCATORS)
 
 
@@ -153,7 +172,8 @@ def allocate_budget(
 
     ``features`` ``[T, P, D]`` (any float dtype, CPU or CUDA), ``ratio`` in (0, 1]. Methods:
     ``curvature`` (V-CAST; options ``tau=0.7``, ``signal="turn"``), ``uniform``, ``vidcom2`` (option
-    ``temperature=0.01``), ``segment`` (options ``threshold=0.84``, ``min_segments=8``).
+    ``temperature=0.01``), ``segment`` (options ``threshold=0.84``, ``min_segments=8``), ``evs`` (vLLM's EVS:
+    the frames' shares of a global top-k of change from the previous frame; ``rounding`` does not apply).
     Every frame gets at least ``min_per_frame`` and at most ``P`` tokens, and the budgets sum to
     :func:`total_budget` exactly. ``rounding`` is ``largest_remainder`` (default) or
     ``reference`` (the released V-CAST code's leftover handling). Returns int64 ``[T]`` on the
@@ -180,6 +200,8 @@ def allocate(
     if rounding == "reference" and method == "curvature":  # the released code's arithmetic, in the features' dtype
         stats = stats.in_own_dtype()
     stats.validate()
+    if method in COUNTING_ALLOCATORS:
+        return weights_of(stats, total, min_per_frame, **options).to(stats.features.device)
     weights = weights_of(stats, **options)
     if not bool(torch.isfinite(weights).all()):
         raise InputError(f"allocation method {method!r} produced non-finite frame weights with options {options}")

@@ -66,7 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--model", type=Path, required=True, help="a local checkpoint folder (Qwen3-VL, Qwen2.5-VL or LLaVA-OneVision)"
     )
-    run.add_argument("--prompt", default="Describe this video.", help="the question (default: describe the video)")
+    run.add_argument(
+        "--prompt",
+        action="append",
+        help="a question (default: describe the video); repeat it to ask several, answered together",
+    )
+    run.add_argument("--prompts", type=Path, help="a UTF-8 text file of questions, one per line (blank lines skipped)")
     run.add_argument("--system", help="a system prompt")
     _add_sampling(run)
     run.add_argument("--start", type=float, default=0.0, help="start time in seconds")
@@ -276,7 +281,7 @@ def run_video(args: argparse.Namespace) -> None:
     check_ratio(args.ratio)
     check_int("max_new_tokens", args.max_new_tokens, 1)
     check_sampling(args.temperature, args.top_p, args.seed)
-    check_text("prompt", args.prompt)
+    questions = _questions(args)
     check_text("system", args.system)
     check_int("groups_per_chunk", args.groups_per_chunk, 0)
     check_int("max_frame_pixels", args.max_frame_pixels, 1)
@@ -297,9 +302,10 @@ def run_video(args: argparse.Namespace) -> None:
         args.model, device=args.device, dtype=args.dtype, attention=args.attention, quantization=args.quantization
     )
     llm.check_positions(args.positions)  # before the slow steps
-    llm.check_prompt(args.prompt, args.system)
     video_tokens = llm.video_token_count(clip, args.max_frame_pixels, args.max_clip_pixels)
-    llm.check_context(max(1, round(video_tokens * args.ratio)), args.prompt, args.system, args.max_new_tokens)
+    for question in questions:
+        llm.check_prompt(question, args.system)
+        llm.check_context(max(1, round(video_tokens * args.ratio)), question, args.system, args.max_new_tokens)
     token_set = prune(
         llm.encode(
             clip,
@@ -311,9 +317,9 @@ def run_video(args: argparse.Namespace) -> None:
         args.allocator,
         args.selector,
     )
-    result = llm.generate(
+    results = llm.generate(
         token_set,
-        args.prompt,
+        questions if len(questions) > 1 else questions[0],
         system=args.system,
         positions=args.positions,
         max_new_tokens=args.max_new_tokens,
@@ -321,15 +327,45 @@ def run_video(args: argparse.Namespace) -> None:
         top_p=args.top_p,
         seed=args.seed,
     )
+    results = results if len(questions) > 1 else [results]
     if args.json:
-        stats = {name: value for name, value in result.stats.items() if name != "kept_per_frame"}
-        report = dict(text=result.text, token_ids=result.token_ids, stats=stats)
-        where = dict(kept_per_frame=result.stats["kept_per_frame"], video=clip.describe(), model=repr(llm))
-        print(json.dumps(dict(report, **where)))
+        where = dict(video=clip.describe(), model=repr(llm))
+        reports = [
+            dict(
+                question=question,
+                text=result.text,
+                token_ids=result.token_ids,
+                stats={name: value for name, value in result.stats.items() if name != "kept_per_frame"},
+                kept_per_frame=result.stats["kept_per_frame"],
+                **where,
+            )
+            for question, result in zip(questions, results, strict=True)
+        ]
+        print(json.dumps(reports[0] if len(reports) == 1 else reports))
         return
-    print(result.text)
+    for question, result in zip(questions, results, strict=True):
+        print(result.text if len(questions) == 1 else f"Q: {question}\nA: {result.text}\n")
     policy = f"{args.allocator} + {args.selector}, ratio {args.ratio}, {args.positions} positions"
-    print(f"\n{clip.describe()}\n{llm!r}\n{policy}\n{result.summary()}")
+    print(f"\n{clip.describe()}\n{llm!r}\n{policy}\n{results[-1].summary()}")
+
+
+def _questions(args: argparse.Namespace) -> list[str]:
+    """The questions of ``--prompt`` (each) and ``--prompts`` (one a line), checked as text."""
+    from ._checks import check_text
+
+    questions = list(args.prompt or [])
+    if args.prompts is not None:
+        try:
+            lines = args.prompts.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"could not read questions from {args.prompts}: {err}") from None
+        questions += [line.strip() for line in lines if line.strip()]
+        if not questions:
+            raise InputError(f"{args.prompts} holds no question (one per line)")
+    questions = questions or ["Describe this video."]
+    for question in questions:
+        check_text("prompt", question)
+    return questions
 
 
 def run_batch_job(args: argparse.Namespace) -> None:

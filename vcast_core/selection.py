@@ -112,6 +112,23 @@ def _divprune(stats: FrameStats, budget: Tensor) -> Tensor:
     return kept
 
 
+def evs_scores(stats: FrameStats) -> Tensor:
+    """EVS's token score ``[T, P]`` (vLLM, ``vllm/multimodal/evs.py``): ``1 - cos`` with the token at the same
+    position in the previous frame; the first frame scores 255, above any change, so it is kept first."""
+    change = 1.0 - F.cosine_similarity(stats.features[1:], stats.features[:-1], dim=-1)
+    scores = torch.cat([torch.full_like(stats.features[:1, :, 0], 255.0), change])
+    check_finite(scores)
+    return scores
+
+
+def _evs(stats: FrameStats, budget: Tensor) -> Tensor:
+    """EVS (vLLM): per frame, the tokens that changed most since the previous frame; the first frame by index.
+
+    With the ``evs`` allocator's budget this is vLLM's mask: a global top-k of :func:`evs_scores`.
+    """
+    return top_k_mask(evs_scores(stats), budget)
+
+
 def _keep_all(stats: FrameStats, budget: Tensor) -> Tensor:
     """Every token: the unpruned baseline. The only selector that ignores the budget's values."""
     return torch.ones(stats.frames, stats.tokens, dtype=torch.bool, device=stats.features.device)
@@ -122,6 +139,7 @@ SELECTORS = {
     "random": _random,
     "divprune": _divprune,
     "norm": _norm,
+    "evs": _evs,
     "keep_all": _keep_all,
 }
 SELECTION_METHODS = tuple(SELECTORS)
@@ -133,7 +151,7 @@ def select_tokens(features: Tensor, budget: Tensor, method: str = "dual_anchor",
 
     ``features`` ``[T, P, D]`` (any float dtype, CPU or CUDA); ``budget`` ``[T]`` integers in
     ``[0, P]``, e.g. from :func:`allocate_budget`. Methods: ``dual_anchor`` (V-CAST), ``random``
-    (option ``seed=0``), ``divprune``, ``norm``, ``keep_all`` (keeps every token whatever the
+    (option ``seed=0``), ``divprune``, ``norm``, ``evs`` (vLLM's EVS), ``keep_all`` (keeps every token whatever the
     budget). Equal scores keep the lower index. Returns the mask on the input's device.
     """
     return select(FrameStats(features), budget, method, **options)

@@ -25,28 +25,30 @@ def check_ratios(ratios: tuple[float, ...]) -> tuple[float, ...]:
 
 
 class Progress:
-    """Done/total, items per minute and ETA: redrawn in place on a terminal, a line per item otherwise.
+    """Done/total, items per minute and ETA: redrawn in place on a terminal, a line per video otherwise.
 
-    The rate counts from the first finished item on, so model loading does not drag the ETA.
+    The rate counts from the first finished video on, so model loading does not drag the ETA.
     """
 
     def __init__(self, total: int, stream):
         self.total, self.done, self.failed, self.stream = total, 0, 0, stream
         self.start = time.monotonic()
-        self.first = self.last = self.start  # when the first and the latest item finished
+        self.first = self.last = self.start  # when the first and the latest video's items finished
+        self.first_items = 0  # items of the first video
 
     def per_minute(self) -> float:
-        """Items per minute since the first item finished (before that: since the start)."""
-        if self.done > 1:
-            return (self.done - 1) / max(self.last - self.first, 1e-9) * 60
+        """Items per minute since the first video's items finished (before that: since the start)."""
+        if self.done > self.first_items:
+            return (self.done - self.first_items) / max(self.last - self.first, 1e-9) * 60
         return self.done / max(self.last - self.start, 1e-9) * 60
 
-    def advance(self, failed: bool) -> None:
-        self.done += 1
+    def advance(self, items: int, failed: int) -> None:
+        """``items`` more finished (one video's), ``failed`` of them with errors."""
+        self.done += items
         self.failed += failed
         self.last = time.monotonic()
-        if self.done == 1:
-            self.first = self.last
+        if not self.first_items:
+            self.first, self.first_items = self.last, items
         rate = self.per_minute()
         eta = round((self.total - self.done) / rate * 60)
         filled = round(BAR_WIDTH * self.done / self.total)
@@ -66,14 +68,31 @@ class Progress:
         seconds = self.last - self.start
         return (
             f"{self.done} items in {seconds:.1f} s ({self.done / seconds * 60:.1f} items/min with model loading; "
-            f"{self.per_minute():.1f} items/min after the first item)"
+            f"{self.per_minute():.1f} items/min after the first video)"
         )
 
 
-def _local_answers(settings: BatchSettings, pending: list[tuple[Item, tuple[float, ...]]]) -> Iterator[list[dict]]:
-    runner = ItemRunner(settings)
+Pending = list[tuple[Item, tuple[float, ...]]]  # items with the ratios they still need
+
+
+VIDEO_GROUP = 16  # items of one video answered in one go: its records are written (and resumable) together
+
+
+def by_video(pending: Pending) -> list[Pending]:
+    """``pending`` grouped by video, in the manifest's order of each video's first item, at most VIDEO_GROUP
+    items a group: one group is decoded, encoded and prefilled once (a video with more items, once a group)."""
+    by_path: dict[str, Pending] = {}
     for item, ratios in pending:
-        yield runner.answer(item, ratios)
+        by_path.setdefault(item.video, []).append((item, ratios))
+    return [
+        items[start : start + VIDEO_GROUP] for items in by_path.values() for start in range(0, len(items), VIDEO_GROUP)
+    ]
+
+
+def _local_answers(settings: BatchSettings, groups: list[Pending]) -> Iterator[list[list[dict]]]:
+    runner = ItemRunner(settings)
+    for group in groups:
+        yield runner.answer(group)
 
 
 def run_batch(
@@ -111,13 +130,15 @@ def run_batch(
             if ray:
                 from .on_ray import ray_answers
 
-                answers = ray_answers(settings, pending, address, workers, gpus_per_worker, log)
+                answers = ray_answers(settings, by_video(pending), address, workers, gpus_per_worker, log)
             else:
-                answers = _local_answers(settings, pending)
+                answers = _local_answers(settings, by_video(pending))
             progress = Progress(len(pending), log)
-            for records in answers:
-                results.append(records)
-                progress.advance(failed=any(record["error"] is not None for record in records))
+            for group in answers:
+                for records in group:
+                    results.append(records)
+                failed = sum(any(record["error"] is not None for record in records) for records in group)
+                progress.advance(len(group), failed)
             print(progress.finished(), file=log)
         summary = summarize(read_results(out)[0])
         write_summary(summary_path(out), summary)

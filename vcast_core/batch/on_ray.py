@@ -84,14 +84,14 @@ def _worker_resources(ray, workers: int | None, gpus_per_worker: float) -> tuple
 
 def ray_answers(
     settings: BatchSettings,
-    pending: list[tuple[Item, tuple[float, ...]]],
+    groups: list[list[tuple[Item, tuple[float, ...]]]],
     address: str | None,
     workers: int | None,
     gpus_per_worker: float,
     log,
-) -> Iterator[list[dict]]:
-    """Answer ``pending`` on Ray: the connected cluster (see :func:`start_ray`), else the one at ``address``, else
-    a new local one that is shut down afterwards."""
+) -> Iterator[list[list[dict]]]:
+    """Answer ``groups`` (one video's pending items each) on Ray: the connected cluster (see :func:`start_ray`),
+    else the one at ``address``, else a new local one that is shut down afterwards."""
     ray = _import_ray()
     from ray.util import ActorPool
 
@@ -106,7 +106,7 @@ def ray_answers(
         actors = [worker.remote(settings) for _ in range(count)]
         pool = ActorPool(actors)
         try:
-            yield from pool.map_unordered(lambda actor, job: actor.answer.remote(*job), pending)
+            yield from pool.map_unordered(lambda actor, group: actor.answer.remote(group), groups)
         except ray.exceptions.RayError as err:
             cause = str(err).strip().splitlines()[-1]  # the worker's exception; its traceback is in the worker log
             raise RayError(f"a Ray worker failed: {cause}. The results so far are kept; rerun to resume") from None

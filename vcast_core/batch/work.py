@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -16,6 +17,8 @@ from ..tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITI
 from ..video import BACKENDS, MAX_MEMORY_GB, load_video
 from .answers import chosen_letter, is_correct, prompt
 from .manifest import Item
+
+logger = logging.getLogger(__name__)
 
 # Failures of one item (unreadable video, prompt too long, out of memory) are recorded and the job goes
 # on; anything else is a bug and stops it.
@@ -98,13 +101,25 @@ class ItemRunner:
         self.llm.check_positions(settings.positions)
         self.worker = f"{socket.gethostname()}:{os.getpid()} {self.llm.device}"
 
-    def answer(self, item: Item, ratios: tuple[float, ...]) -> list[dict]:
-        """One record per ratio; the video is decoded and encoded once for all of them."""
+    def answer(self, group: list[tuple[Item, tuple[float, ...]]]) -> list[list[dict]]:
+        """Records for the items of one video, one per item and ratio: the video is decoded and encoded once;
+        at each ratio it is pruned once and its items' questions are answered together (see
+        ``VideoLLM.generate``), each item alone again if that fails, so that one item's failure is its own."""
         settings = self.settings
         start = time.perf_counter()
+        records: dict[int, list[dict]] = {index: [] for index in range(len(group))}
+        asked = {}
+        for index, (item, ratios) in enumerate(group):
+            try:
+                self.llm.check_prompt(prompt(item.question, item.options), settings.system)
+                asked[index] = prompt(item.question, item.options)
+            except ITEM_ERRORS as err:
+                records[index] = [self._record(item, ratio, error=err) for ratio in ratios]
+        if not asked:
+            return [records[index] for index in range(len(group))]
         try:
             clip = load_video(
-                item.video,
+                group[0][0].video,
                 fps=settings.fps,
                 num_frames=settings.frames,
                 max_frames=settings.max_frames,
@@ -112,7 +127,6 @@ class ItemRunner:
                 max_memory_gb=settings.max_memory_gb,
             )
             video_ms = (time.perf_counter() - start) * 1e3
-            self.llm.check_prompt(prompt(item.question, item.options), settings.system)
             tokens = self.llm.encode(
                 clip,
                 groups_per_chunk=settings.groups_per_chunk,
@@ -120,27 +134,50 @@ class ItemRunner:
                 max_clip_pixels=settings.max_clip_pixels,
             )
         except ITEM_ERRORS as err:
-            return [self._record(item, ratio, error=err) for ratio in ratios]
-        records = []
-        for ratio in ratios:
-            try:
-                generation = self.llm.generate(
-                    prune(tokens, ratio, settings.allocator, settings.selector),
-                    prompt(item.question, item.options),
-                    system=settings.system,
-                    positions=settings.positions,
-                    max_new_tokens=settings.max_new_tokens,
-                    temperature=settings.temperature,
-                    top_p=settings.top_p,
-                    seed=settings.seed,
-                )
-            except ITEM_ERRORS as err:
-                records.append(self._record(item, ratio, error=err))
+            for index in asked:
+                item, ratios = group[index]
+                records[index] = [self._record(item, ratio, error=err) for ratio in ratios]
+            return [records[index] for index in range(len(group))]
+        for ratio in sorted({ratio for _, ratios in group for ratio in ratios}):
+            members = [index for index in asked if ratio in group[index][1]]
+            if not members:
                 continue
-            stats = {name: value for name, value in generation.stats.items() if name != "kept_per_frame"}
-            stats["video_ms"] = video_ms
-            records.append(self._record(item, ratio, generation.text, generation.token_ids, stats))
-        return records
+            try:
+                pruned = prune(tokens, ratio, settings.allocator, settings.selector)
+                outcomes = self._ask(pruned, [asked[index] for index in members])
+            except ITEM_ERRORS as err:
+                outcomes = [err] * len(members)
+            for index, outcome in zip(members, outcomes, strict=True):
+                item = group[index][0]
+                if isinstance(outcome, Exception):
+                    records[index].append(self._record(item, ratio, error=outcome))
+                    continue
+                stats = {name: value for name, value in outcome.stats.items() if name != "kept_per_frame"}
+                stats["video_ms"] = video_ms
+                records[index].append(self._record(item, ratio, outcome.text, outcome.token_ids, stats))
+        return [records[index] for index in range(len(group))]
+
+    def _ask(self, token_set, questions: list[str]) -> list:
+        """Generations for ``questions`` asked together; where that fails, each asked alone (its error, or its
+        generation)."""
+        settings = self.settings
+        asking = dict(
+            system=settings.system,
+            positions=settings.positions,
+            max_new_tokens=settings.max_new_tokens,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            seed=settings.seed,
+        )
+        try:
+            return self.llm.generate(token_set, questions, **asking)
+        except ITEM_ERRORS as err:
+            if len(questions) == 1:
+                return [err]
+            logger.warning(
+                "V-CAST batch: %d questions together failed (%s); asking them one by one", len(questions), err
+            )
+        return [self._ask(token_set, [question])[0] for question in questions]
 
     def _record(self, item, ratio, text=None, token_ids=None, stats=None, error=None) -> dict:
         choice = chosen_letter(text, item.options) if text is not None and item.options else None

@@ -48,8 +48,9 @@ def cache_name(language_model) -> str:
     return "cache" if "cache" in inspect.signature(language_model.forward).parameters else "past_key_values"
 
 
-def language_model_step(model, embeds, positions, attention_mask, cache, visual_mask=None, deepstack=None):
-    """One forward of the language model; returns ``(last-position logits [1, V], cache)``."""
+def language_model_step(model, embeds, positions, attention_mask, cache, visual_mask=None, deepstack=None, last=None):
+    """One forward of the language model; returns ``(logits [B, V], cache)``: at the last position, or at index
+    ``last[b]`` of each row ``b``."""
     language_model = model.model.language_model
     name = cache_name(language_model)
     kwargs = dict(inputs_embeds=embeds, position_ids=positions, attention_mask=attention_mask, use_cache=True)
@@ -57,8 +58,10 @@ def language_model_step(model, embeds, positions, attention_mask, cache, visual_
     if deepstack:
         kwargs.update(visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack)
     out = language_model(**kwargs)
-    logits = model.lm_head(out.last_hidden_state[:, -1:]).squeeze(1)
-    return logits, out[name]
+    hidden = out.last_hidden_state
+    rows = torch.arange(len(hidden), device=hidden.device)
+    picked = hidden[:, -1:] if last is None else hidden[rows, last.to(hidden.device)][:, None]
+    return model.lm_head(picked).squeeze(1), out[name]
 
 
 def load_video_processor(folder):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -32,6 +32,7 @@ from ..tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, POSITI
 from ..video import VideoClip
 from . import _hf, chat
 from .placement import Placement
+from .questions import QuestionBatch, prefill_questions, share_prompt
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,15 @@ class Generation:
     logits: Tensor | None = None  # [new tokens, vocab]: the logits each token was picked from, if asked for
 
     def summary(self) -> str:
-        """The stats in three lines: tokens kept, times, peak memory."""
+        """The stats in three lines: tokens kept, times (of the whole batch, when questions were answered
+        together), peak memory."""
         stats = self.stats
+        together = stats.get("questions_in_batch", 1)
         return (
             f"video tokens kept: {stats['video_tokens_kept']} of {stats['video_tokens_total']}\n"
             f"encode {stats['encode_ms']:.0f} ms, policy {stats['policy_ms']:.1f} ms, "
             f"prefill {stats['prefill_ms']:.0f} ms, decode {stats['decode_ms']:.0f} ms "
-            f"({stats['tokens_per_second']:.1f} tokens/s)\n"
+            f"({stats['tokens_per_second']:.1f} tokens/s{f', {together} questions together' if together > 1 else ''})\n"
             f"peak memory {stats['peak_memory_mb']:.0f} MB"
         )
 
@@ -317,6 +320,12 @@ class VideoLLM:
                 "or max_new_tokens"
             )
 
+    def prompt_ids(self, token_set: TokenSet, prompt: str, system: str | None = None) -> Tensor:
+        """``[1, L]``: the chat template's prompt with the video placeholder expanded for ``token_set``."""
+        self.check_token_set(token_set)
+        text = self.family.expand_video(chat.render(self.tokenizer, self.chat_template, prompt, system), token_set)
+        return self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
+
     @torch.inference_mode()
     def prompt_inputs(self, token_set: TokenSet, prompt: str, system: str | None = None) -> PromptInputs:
         """The full prompt with every video placeholder, and its positions by the model's own rule.
@@ -324,9 +333,11 @@ class VideoLLM:
         The placeholders hold the token set's ``T*P`` features in order, then the family's trailing
         tokens (LLaVA-OneVision's one image-newline token), which are kept like text.
         """
-        self.check_token_set(token_set)
-        text = self.family.expand_video(chat.render(self.tokenizer, self.chat_template, prompt, system), token_set)
-        input_ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
+        return self.inputs_for(self.prompt_ids(token_set, prompt, system), token_set)
+
+    def inputs_for(self, input_ids: Tensor, token_set: TokenSet, positions: Tensor | None = None) -> PromptInputs:
+        """:class:`PromptInputs` of ``input_ids``, which hold every video placeholder; ``positions`` when they are
+        known already (those of a longer sequence these ids begin)."""
         placeholders = input_ids == self.model.config.video_token_id
         dtype = self.model.get_input_embeddings().weight.dtype
         features = token_set.features.reshape(-1, token_set.features.shape[-1]).to(self.device, dtype)
@@ -335,7 +346,8 @@ class VideoLLM:
             raise TokenSetError(
                 f"the prompt holds {int(placeholders.sum())} video placeholders for {len(video)} tokens"
             )
-        positions = self.family.positions(self.model, input_ids, placeholders, token_set)
+        if positions is None:
+            positions = self.family.positions(self.model, input_ids, placeholders, token_set)
         embeds = self.model.get_input_embeddings()(input_ids).masked_scatter(placeholders[..., None], video)
         video_mask = placeholders & (placeholders.cumsum(dim=1) <= len(features))
         deepstack = tuple(level.reshape(-1, level.shape[-1]).to(self.device, dtype) for level in token_set.deepstack)
@@ -361,7 +373,10 @@ class VideoLLM:
         (``original``), or number the kept sequence 0..L'-1 (``compact``, 1-D RoPE models only).
         """
         self.check_positions(positions)
-        full = self.prompt_inputs(token_set, prompt, system)
+        return self.prefill_inputs(self.prompt_inputs(token_set, prompt, system), token_set, positions)
+
+    def prefill_inputs(self, full: PromptInputs, token_set: TokenSet, positions: str) -> Prefill:
+        """:meth:`prefill` of prompt inputs already made (the whole prompt, or the part shared by questions)."""
         kept_video = token_set.kept_mask.reshape(-1).to(self.device)
         keep = torch.ones_like(full.video_mask[0])
         keep[full.video_mask[0]] = kept_video
@@ -383,12 +398,16 @@ class VideoLLM:
         _sync(self.device)
         return Prefill(logits, cache, position_ids, attention_mask, (time.perf_counter() - start) * 1e3)
 
-    @_advise_on_memory(_generating, "the ratio, the frames (fps, frames or max_frames), pixel limits or max_new_tokens")
+    @_advise_on_memory(
+        _generating,
+        "the ratio, the frames (fps, frames or max_frames), pixel limits, max_new_tokens or batch_size (questions "
+        "answered together)",
+    )
     @torch.inference_mode()
     def generate(
         self,
         token_set: TokenSet,
-        prompt: str,
+        prompt: str | Sequence[str],
         *,
         system: str | None = None,
         positions: str = "original",
@@ -399,62 +418,137 @@ class VideoLLM:
         should_stop: Callable[[], bool] | None = None,
         stop_at_eos: bool = True,
         output_logits: bool = False,
-    ) -> Generation:
+        batch_size: int = 8,
+    ) -> Generation | list[Generation]:
         """Prefill the kept video tokens with the prompt, then decode (greedy when ``temperature`` is 0).
 
-        ``positions`` as for :meth:`prefill`. ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens,
-        for timing; ``output_logits=True`` keeps each step's logits (as transformers' ``generate`` does).
+        ``prompt`` is one question (a :class:`Generation` comes back) or a list of them (a list comes back,
+        in order): the part of the prompt they share, the video included, is prefilled once, and the
+        questions are answered ``batch_size`` at a time as one batch, each at the positions it has alone and
+        sampling from its own generator seeded with ``seed``, so that each answer is the one it gets when asked
+        alone. A stop (``should_stop``) returns the answers so far, the unfinished ones marked ``stopped``. The
+        stats of an answer given in a batch are the batch's (``questions_in_batch`` says how many). ``positions``
+        as for :meth:`prefill`. ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens, for timing;
+        ``output_logits=True`` keeps each step's logits (as transformers' ``generate`` does).
         """
+        questions = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not questions:
+            raise InputError("give at least one question")
         check_int("max_new_tokens", max_new_tokens, 1)
+        check_int("batch_size", batch_size, 1)
         check_sampling(temperature, top_p, seed)
-        self.check_prompt(prompt, system)
         self.check_positions(positions)
-        self.check_context(int(token_set.kept_mask.sum()), prompt, system, max_new_tokens)
-        device = self.device
-        _peak_memory_reset(device)
-        state = self.prefill(token_set, prompt, system, positions)
-        logits, cache, attention_mask = state.logits, state.cache, state.attention_mask
+        for question in questions:
+            self.check_prompt(question, system)
+            self.check_context(int(token_set.kept_mask.sum()), question, system, max_new_tokens)
+        _peak_memory_reset(self.device)
+        decoding = dict(
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            should_stop=should_stop,
+            stop_at_eos=stop_at_eos,
+            output_logits=output_logits,
+        )
+        if isinstance(prompt, str):
+            state = self.prefill(token_set, prompt, system, positions)
+            batch = QuestionBatch(
+                state.logits,
+                state.cache,
+                state.positions[..., -1:] + 1,
+                state.attention_mask,
+                [state.positions.shape[-1]],
+                state.milliseconds,
+            )
+            return self._answer(token_set, batch, **decoding)[0]
+        shared = share_prompt(self, token_set, questions, system, positions)
+        starts = range(0, len(questions), batch_size)
+        answers = []
+        for start in starts:
+            if answers and should_stop is not None and should_stop():
+                break  # a stop between groups: the answers so far
+            group = list(range(start, min(start + batch_size, len(questions))))
+            batch = prefill_questions(self, shared, group, reuse_cache=start == starts[-1])
+            answers += self._answer(token_set, batch, **decoding)
+            del batch  # this group's caches go before the next group's are made
+            if any(answer.stopped for answer in answers):
+                break
+        return answers
 
-        generator = torch.Generator(device=device).manual_seed(seed)
+    def _answer(
+        self,
+        token_set: TokenSet,
+        batch: QuestionBatch,
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+        should_stop: Callable[[], bool] | None,
+        stop_at_eos: bool,
+        output_logits: bool,
+    ) -> list[Generation]:
+        """Decode every row of ``batch`` until it stops (its own end token, or ``max_new_tokens``)."""
+        rows = len(batch.prompt_tokens)
+        logits, cache, attention_mask = batch.logits, batch.cache, batch.attention_mask
+        generators = [torch.Generator(device=self.device).manual_seed(seed) for _ in range(rows)]
         eos_ids = self._eos_ids()
-        next_position = state.positions[..., -1:] + 1  # every axis of the last prompt token (text) + 1
-        token_ids: list[int] = []
-        step_logits: list[Tensor] = []
+        token_ids: list[list[int]] = [[] for _ in range(rows)]
+        step_logits: list[list[Tensor]] = [[] for _ in range(rows)]
+        running = [True] * rows
         stopped = False
         start = time.perf_counter()
         for step in range(max_new_tokens):
-            token = self._pick(logits, temperature, top_p, generator)
-            token_ids.append(int(token))
-            if output_logits:
-                step_logits.append(logits[0])
-            if (stop_at_eos and int(token) in eos_ids) or step == max_new_tokens - 1:
+            if temperature == 0:
+                tokens = logits.argmax(dim=-1)
+            else:
+                tokens = torch.stack(
+                    [self._pick(logits[row], temperature, top_p, generators[row]) for row in range(rows)]
+                )
+            picked = tokens.tolist()
+            for row in range(rows):
+                if running[row]:
+                    token_ids[row].append(picked[row])
+                    if output_logits:
+                        step_logits[row].append(logits[row])
+                    running[row] = not (stop_at_eos and picked[row] in eos_ids)
+            if not any(running) or step == max_new_tokens - 1:
                 break
             if should_stop is not None and should_stop():
                 stopped = True
                 break
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(1, 1)], dim=1)
-            embed = self.model.get_input_embeddings()(token.view(1, 1))
-            logits, cache = _hf.language_model_step(self.model, embed, next_position + step, attention_mask, cache)
-        _sync(device)
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(rows, 1)], dim=1)
+            embeds = self.model.get_input_embeddings()(tokens.view(rows, 1))
+            logits, cache = _hf.language_model_step(
+                self.model, embeds, batch.next_positions + step, attention_mask, cache
+            )
+        _sync(self.device)
         decode_ms = (time.perf_counter() - start) * 1e3
-
         kept_per_frame = token_set.kept_mask.sum(dim=1).tolist()
-        stats = dict(
+        made = sum(len(ids) for ids in token_ids)
+        shared = dict(
             video_tokens_total=token_set.frames * token_set.tokens_per_frame,
             video_tokens_kept=int(sum(kept_per_frame)),
             kept_per_frame=kept_per_frame,
-            prompt_tokens=int(state.positions.shape[-1]),
-            new_tokens=len(token_ids),
+            questions_in_batch=rows,
             encode_ms=token_set.encode_ms,
             policy_ms=token_set.policy.get("ms", 0.0),
-            prefill_ms=state.milliseconds,
+            prefill_ms=batch.milliseconds,
             decode_ms=decode_ms,
-            tokens_per_second=len(token_ids) / max(decode_ms / 1e3, 1e-9),
-            peak_memory_mb=_peak_memory_mb(device),
+            tokens_per_second=made / max(decode_ms / 1e3, 1e-9),
+            peak_memory_mb=_peak_memory_mb(self.device),
         )
-        text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
-        kept_logits = torch.stack(step_logits) if output_logits else None
-        return Generation(text=text, token_ids=token_ids, stats=stats, stopped=stopped, logits=kept_logits)
+        return [
+            Generation(
+                text=self.tokenizer.decode(token_ids[row], skip_special_tokens=True),
+                token_ids=token_ids[row],
+                stats=dict(shared, prompt_tokens=batch.prompt_tokens[row], new_tokens=len(token_ids[row])),
+                stopped=stopped and running[row],
+                logits=torch.stack(step_logits[row]) if output_logits else None,
+            )
+            for row in range(rows)
+        ]
 
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
@@ -464,10 +558,11 @@ class VideoLLM:
 
     @staticmethod
     def _pick(logits: Tensor, temperature: float, top_p: float, generator: torch.Generator) -> Tensor:
-        """Next token: argmax, or a sample from the top-p nucleus of ``softmax(logits / temperature)``."""
+        """Next token from one row of logits: argmax, or a sample from the top-p nucleus of
+        ``softmax(logits / temperature)``."""
         if temperature == 0:
-            return logits[0].argmax()
-        probs = torch.softmax(logits[0].float() / temperature, dim=-1)
+            return logits.argmax()
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
         order = torch.sort(probs, descending=True, stable=True)
         outside = order.values.cumsum(0) - order.values >= top_p  # keep the smallest prefix reaching top_p
         nucleus = order.values.masked_fill(outside, 0.0)
