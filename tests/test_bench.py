@@ -136,3 +136,25 @@ def test_fidelity_proxies_by_hand():
     assert fidelity.coverage(torch.ones(2, 196, dtype=torch.bool)) == 0.0
     features = torch.randn(3, 196, 8)
     assert fidelity.fidelity(features, torch.ones(3, 196, dtype=torch.bool)) < 1e-6
+
+
+def test_semantic_retention_by_hand():
+    import torch
+
+    fidelity = fidelity_module()
+    # sampled source frames 0, 10, 20, 30, 40 and cuts at 15 and 35: shots {0, 1}, {2, 3}, {4}
+    assert fidelity.shots_of((0, 10, 20, 30, 40), (15, 35)) == [[0, 1], [2, 3], [4]]
+    full = torch.log_softmax(torch.tensor([[4.0, 0, 0], [4, 0, 0], [0, 4, 0], [0, 4, 0], [0, 0, 4]]), dim=-1)
+    same = fidelity.semantic_retention(full, full, [[0, 1], [2, 3], [4]])
+    assert same == dict(top1_agreement=1.0, kl_divergence=0.0, shot_recall=1.0)
+    # frame 1 keeps its shot's class through frame 0's flip; shot {4} loses its only frame's class
+    pruned = full[[2, 0, 2, 3, 0]]
+    scores = fidelity.semantic_retention(full, pruned, [[0, 1], [2, 3], [4]])
+    assert abs(scores["top1_agreement"] - 0.6) < 1e-6 and scores["shot_recall"] == 2 / 3
+    expected_kl = (full.exp() * (full - pruned)).sum(dim=-1).mean().item()
+    assert abs(scores["kl_divergence"] - expected_kl) < 1e-6
+    assert fidelity.semantic_retention(full, pruned, [])["shot_recall"] is None
+    kept = torch.tensor([[True, False], [False, False]])  # a frame keeping nothing averages to zero, not NaN
+    model = torch.nn.Module()
+    model._fc = torch.nn.Linear(3, 4)
+    assert torch.isfinite(fidelity.class_log_probs(model, torch.randn(2, 2, 3), kept)).all()
