@@ -7,6 +7,7 @@ transformers until a model is loaded). The policy API:
 - :func:`allocate_budget` ``[T, P, D], ratio -> [T]`` tokens kept per frame
 - :func:`select_tokens` ``[T, P, D], budget -> [T, P]`` kept mask
 - :func:`prune_tokens` both of the above in one call
+- :func:`prune_tokens_to_total` the same for an exact number of kept tokens (for engines such as vLLM)
 
 The pipeline: :func:`load_video` -> :func:`load_videollm` -> ``VideoLLM.encode`` ->
 :func:`prune` -> ``VideoLLM.generate``. Input it cannot use raises a :class:`VCastError`
@@ -25,7 +26,7 @@ from .errors import (
     VCastError,
     VideoError,
 )
-from .policy import prune_tokens
+from .policy import prune_tokens, prune_tokens_to_total
 from .selection import SELECTION_METHODS, select_tokens
 from .token_files import load_token_set, save_token_set
 from .tokens import Budget, TokenSet, allocate, apply_budget, prune
@@ -68,6 +69,7 @@ __all__ = [
     "load_video",
     "prune",
     "prune_tokens",
+    "prune_tokens_to_total",
     "save_token_set",
     "select_tokens",
     "total_budget",

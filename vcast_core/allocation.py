@@ -192,10 +192,25 @@ def allocate(
     **options,
 ) -> Tensor:
     """:func:`allocate_budget` on features already wrapped in :class:`FrameStats`."""
+    total = total_budget(stats.frames, stats.tokens, ratio, min_per_frame)
+    return allocate_total(stats, total, method, min_per_frame=min_per_frame, rounding=rounding, **options)
+
+
+def allocate_total(
+    stats: FrameStats,
+    total: int,
+    method: str = "curvature",
+    *,
+    min_per_frame: int = 1,
+    rounding: str = "largest_remainder",
+    **options,
+) -> Tensor:
+    """Budgets summing to exactly ``total`` (an integer in ``[1, T*P]``), for an engine that fixed the count
+    before the features existed; every frame gets at least ``min(min_per_frame, total // T)``."""
     weights_of = check_method("allocation", method, ALLOCATORS)
     options = check_options("allocation", method, weights_of, options, shared=("min_per_frame", "rounding"))
-    total = total_budget(stats.frames, stats.tokens, ratio, min_per_frame)
-    min_per_frame = int(min_per_frame)
+    total = check_int("total", total, 1, stats.frames * stats.tokens)
+    min_per_frame = min(check_int("min_per_frame", min_per_frame, 0, stats.tokens), total // stats.frames)
     check_choice("rounding", rounding, ROUNDINGS)
     if rounding == "reference" and method == "curvature":  # the released code's arithmetic, in the features' dtype
         stats = stats.in_own_dtype()

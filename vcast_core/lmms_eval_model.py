@@ -22,11 +22,9 @@ from loguru import logger
 
 from .errors import InputError
 from .models import load_videollm
+from .policy import policy_settings
 from .tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, prune
 from .video import load_video
-
-ALLOCATION_OPTIONS = ("tau", "signal", "temperature", "threshold", "min_segments", "min_per_frame", "rounding")
-SELECTION_OPTIONS = ("seed",)
 
 
 def lmms_eval_models() -> ModelManifest:
@@ -71,12 +69,7 @@ class VCast(lmms):
         **options,
     ) -> None:
         super().__init__()
-        unknown = sorted(set(options) - set(ALLOCATION_OPTIONS) - set(SELECTION_OPTIONS))
-        if unknown:
-            raise InputError(
-                f"unknown model_args {', '.join(unknown)} for --model vcast; the policy options are "
-                f"{', '.join(ALLOCATION_OPTIONS + SELECTION_OPTIONS)}"
-            )
+        self.policy = dict(ratio=ratio, **policy_settings(allocator, selector, options, "--model_args"))
         self.accelerator = Accelerator()
         self._rank = self.accelerator.process_index
         self._world_size = self.accelerator.num_processes
@@ -89,13 +82,6 @@ class VCast(lmms):
         self.sampling = dict(fps=None if frames else fps, num_frames=frames, max_frames=max_frames)
         self.encoding = dict(
             groups_per_chunk=groups_per_chunk, max_frame_pixels=max_frame_pixels, max_clip_pixels=max_clip_pixels
-        )
-        self.policy = dict(
-            ratio=ratio,
-            allocator=allocator,
-            selector=selector,
-            allocation_options={name: options[name] for name in ALLOCATION_OPTIONS if name in options},
-            selection_options={name: options[name] for name in SELECTION_OPTIONS if name in options},
         )
         self.positions = positions
         self.max_questions_together = max_questions_together
