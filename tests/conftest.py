@@ -170,7 +170,7 @@ def comfyui(tmp_path_factory):
 
     path = os.environ.get("COMFYUI_PATH")
     if not path:
-        required_or_skip("VCAST_REQUIRE_COMFYUI", "COMFYUI_PATH is not set", "see README, Development")
+        required_or_skip("VCAST_REQUIRE_COMFYUI", "COMFYUI_PATH is not set", "see docs/development.md")
     home = tmp_path_factory.mktemp("comfyui-home")  # kept after the run: its comfyui.log explains failures
     prepare_home(home, write_shots_video, write_random_checkpoint)
     process, server = start(Path(path), home)

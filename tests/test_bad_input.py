@@ -1,4 +1,4 @@
-"""The README's "Limits and errors" table, case by case: the Python API raises the documented
+"""The "Limits and errors" table of docs/limits.md, case by case: the Python API raises the documented
 VCastError subclass, the command line prints one line and exits with code 2, and the node
 raises the same error for ComfyUI to show. Token-set files and save paths have their own
 files (test_token_files.py, test_nodes.py); the policy's argument checks are in test_arguments.py.

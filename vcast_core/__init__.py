@@ -32,7 +32,7 @@ from .token_files import load_token_set, save_token_set
 from .tokens import Budget, TokenSet, allocate, apply_budget, prune
 from .video import VideoClip, load_video
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _MODEL_NAMES = ("Generation", "SUPPORTED_MODEL_TYPES", "VideoLLM", "load_videollm")
 
