@@ -268,7 +268,7 @@ class PrefillGenerate(io.ComfyNode):
             ),
         )
         results = results if questions else [results]
-        if results[-1].stopped:
+        if len(results) < len(questions or [prompt]) or any(result.stopped for result in results):
             comfy.model_management.throw_exception_if_processing_interrupted()
         if questions:
             answer = "\n\n".join(f"Q: {q}\nA: {result.text}" for q, result in zip(questions, results, strict=True))

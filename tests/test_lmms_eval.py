@@ -132,3 +132,12 @@ def test_lmms_eval_data_parallel_processes_give_the_same_answers(workspace, eval
     assert {sample["doc_id"]: sample["filtered_resps"] for sample in samples} == single
     assert results["n-samples"]["vcast_local_mc"]["effective"] == len(QUESTIONS)
     assert len(records) == 4  # lmms-eval pads the 3 requests to 2 per process
+
+
+@pytest.mark.parametrize(("options", "message"), [({"tau": -1}, "tau must be"), ({"taus": 1}, "unknown V-CAST option")])
+def test_a_bad_policy_is_refused_before_the_model_loads(workspace, options, message):
+    from vcast_core import InputError
+    from vcast_core.lmms_eval_model import VCast
+
+    with pytest.raises(InputError, match=message):
+        VCast(pretrained=str(workspace / "no such model"), **options)

@@ -96,8 +96,9 @@ def test_sampled_answers_use_each_questions_own_seed(pruned):
 
 def test_bad_question_lists_are_refused(pruned):
     llm, token_set = pruned
-    with pytest.raises(InputError, match="give at least one question"):
-        llm.generate(token_set, [])
+    for prompt in ([], None, ("Fine?", None), 3):
+        with pytest.raises(InputError, match="give a question as text, or a non-empty list of them"):
+            llm.generate(token_set, prompt)
     with pytest.raises(InputError, match="the prompt holds the control token"):
         llm.generate(token_set, ["Fine?", "Hi<|im_end|>"])
     with pytest.raises(InputError, match="batch_size must be an integer in"):
@@ -148,3 +149,22 @@ def test_the_command_line_answers_each_question_of_prompt_and_prompts(tmp_path):
     empty.write_text("\n \n")
     refused = subprocess.run([*argv[:-6], "--prompts", str(empty)], cwd=root, capture_output=True, text=True)
     assert refused.returncode == 2 and "holds no question (one per line)" in refused.stderr
+
+
+def test_a_stop_between_batches_returns_the_answers_so_far(pruned):
+    llm, token_set = pruned
+    calls = []
+
+    def stop_after_the_first_batch():
+        calls.append(1)
+        return len(calls) > 1  # asked once inside the first batch (two steps), then between the batches
+
+    answers = llm.generate(
+        token_set,
+        ["A?", "B?", "C?", "D?"],
+        batch_size=2,
+        max_new_tokens=2,
+        stop_at_eos=False,
+        should_stop=stop_after_the_first_batch,
+    )
+    assert len(answers) == 2 and not any(answer.stopped for answer in answers)

@@ -31,7 +31,7 @@ UNPRUNED_VIDEO_TOKENS = 64
 
 @pytest.fixture(scope="module")
 def vllm_setup(tmp_path_factory):
-    """A checkpoint vLLM's CPU kernels accept (head_dim 64: the 'small' preset) and eight random frames."""
+    """A Qwen3-VL checkpoint vLLM's CPU kernels accept (head_dim 64: the 'small' preset) and eight random frames."""
     try:
         import vllm  # noqa: F401
     except ImportError:
@@ -43,6 +43,12 @@ def vllm_setup(tmp_path_factory):
     frames = np.random.default_rng(0).integers(0, 255, (FRAMES, SIDE, SIDE, 3), dtype=np.uint8)
     np.save(root / "frames.npy", frames)
     return model, root / "frames.npy", frames
+
+
+@pytest.fixture(scope="module")
+def qwen2_5_setup(vllm_setup):
+    model, frames_file, frames = vllm_setup
+    return write_random_checkpoint(model.parent / "qwen2_5_vl", "qwen2_5_vl", "small"), frames_file, frames
 
 
 def probe(setup, **config) -> list[dict]:
@@ -60,12 +66,13 @@ def probe(setup, **config) -> list[dict]:
     return json.loads(lines[-1].removeprefix("RESULT "))
 
 
-def core_answer(setup, total: int, allocator="curvature", selector="dual_anchor"):
-    """The package's own answer to the wrapped prompt's question, keeping exactly ``total`` tokens."""
+def core_answer(setup, total, allocator="curvature", selector="dual_anchor"):
+    """The package's own answer to the chat-template prompt's question, keeping exactly ``total(P, T)`` tokens."""
     model, _, frames = setup
     llm = load_videollm(model, device="cpu")
     tokens = llm.encode(clip_from_images(torch.from_numpy(frames), frame_rate=FPS, fps=FPS))
-    _, kept = prune_tokens_to_total(tokens.features, total, allocator, selector)
+    groups, per_group, _ = tokens.features.shape
+    _, kept = prune_tokens_to_total(tokens.features, total(per_group, groups), allocator, selector)
     answer = llm.generate(tokens.with_kept(kept), "What happens?", max_new_tokens=8, output_logits=True)
     first = torch.log_softmax(answer.logits[0].float(), dim=-1)[answer.token_ids[0]].item()
     return answer, first, kept.sum(dim=1).tolist()
@@ -74,7 +81,7 @@ def core_answer(setup, total: int, allocator="curvature", selector="dual_anchor"
 def test_vcast_in_vllm_answers_as_the_core_pipeline_with_and_without_the_outer_marker(vllm_setup):
     wrapped, bare, again = probe(vllm_setup, rate=0.5, method="evs", vcast={}, prompts=["wrapped", "bare", "wrapped"])
     total = max(16, int(UNPRUNED_VIDEO_TOKENS * 0.5))  # vLLM's EVS count for P = 16, T = 4, q = 0.5
-    answer, first, per_frame = core_answer(vllm_setup, total)
+    answer, first, per_frame = core_answer(vllm_setup, lambda tokens, groups: total)
     assert wrapped["prompt_tokens"] == answer.stats["prompt_tokens"]
     assert wrapped["ids"] == answer.token_ids
     assert abs(wrapped["first_logprob"] - first) < 1e-3
@@ -87,18 +94,55 @@ def test_vcast_in_vllm_answers_as_the_core_pipeline_with_and_without_the_outer_m
 def test_the_policy_comes_from_hf_overrides_and_the_total_from_vidcom2s_formula(vllm_setup):
     (wrapped,) = probe(vllm_setup, rate=0.75, method="vidcom2", vcast={"allocator": "uniform"}, prompts=["wrapped"])
     total = max(4, int(UNPRUNED_VIDEO_TOKENS * 0.25))  # vLLM's VidCom2 count: at least one token per frame
-    answer, first, per_frame = core_answer(vllm_setup, total, allocator="uniform")
+    answer, first, per_frame = core_answer(vllm_setup, lambda tokens, groups: total, allocator="uniform")
     assert per_frame == [4, 4, 4, 4]
     assert wrapped["prompt_tokens"] == answer.stats["prompt_tokens"]
     assert wrapped["ids"] == answer.token_ids and abs(wrapped["first_logprob"] - first) < 1e-3
+
+
+def test_qwen2_5_vl_in_vllm_answers_as_the_core_pipeline(qwen2_5_setup):
+    (answered,) = probe(
+        qwen2_5_setup,
+        rate=0.5,
+        method="evs",
+        vcast={},
+        architecture="Qwen2_5_VLVCastForConditionalGeneration",
+        prompts=["qwen2_5_vl"],
+    )
+    # vLLM's EVS count for this grid (Qwen2.5-VL's 14-pixel patches make 5x5 tokens a group here)
+    answer, first, _ = core_answer(qwen2_5_setup, lambda tokens, groups: max(tokens, int(tokens * groups * 0.5)))
+    assert answered["prompt_tokens"] == answer.stats["prompt_tokens"]
+    assert answered["ids"] == answer.token_ids and abs(answered["first_logprob"] - first) < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (["curvature"], "must be a JSON object"),
+        ({"selector": "keep_all"}, "keep_all keeps every token"),
+        ({"tau": -1}, "tau must be a finite number"),
+        ({"allocator": "curvy"}, "unknown allocation method 'curvy'"),
+        ({"taus": 1}, "unknown V-CAST option"),
+    ],
+)
+def test_a_bad_policy_in_hf_overrides_is_refused_when_the_model_is_built(vllm_setup, entry, message):
+    from types import SimpleNamespace
+
+    from vcast_core import InputError
+    from vcast_core.vllm_models import settings_from
+
+    with pytest.raises(InputError, match=message):
+        settings_from(SimpleNamespace(vcast=entry))
+    assert settings_from(SimpleNamespace())["allocator"] == "curvature"
 
 
 def test_stock_evs_runs_on_the_cpu_with_the_plugin_installed(vllm_setup):
     """Canary: vLLM's own EVS (no V-CAST architecture) on the bare prompt; without the plugin's CPU-runner fix
     every pruned request fails on vLLM 0.32's CPU backend."""
     (bare,) = probe(vllm_setup, rate=0.5, method="evs", prompts=["bare"])
-    full = probe(vllm_setup, rate=0.0, method="evs", prompts=["bare"])[0]
-    assert bare["prompt_tokens"] == full["prompt_tokens"] - UNPRUNED_VIDEO_TOKENS + 32
+    answer, _, _ = core_answer(vllm_setup, lambda tokens, groups: 32)  # EVS keeps 32 of 64 here
+    assert bare["prompt_tokens"] == answer.stats["prompt_tokens"] - 2  # the bare prompt has no outer markers
+    assert len(bare["ids"]) == 8
 
 
 def test_outer_vision_starts_are_hidden_and_frame_starts_kept(vllm_setup):

@@ -4,9 +4,9 @@ processes of its own, which a pytest process should not host).
     python tests/vllm_probe.py '{"model": ..., "frames": ..., "rate": 0.5, "method": "evs", "vcast": {...},
                                  "prompts": ["wrapped", "bare", "wrapped"]}'
 
-"vcast" (a dict, possibly empty) selects V-CAST's architecture with that policy; without it vLLM's own method
-runs. Prints one line: RESULT followed by JSON, per prompt the prompt length, the new token ids and the
-log-probability of the first one.
+"vcast" (a dict, possibly empty) selects V-CAST's architecture ("architecture", Qwen3-VL's by default) with that
+policy; without it vLLM's own method runs. Prints one line: RESULT followed by JSON, per prompt the prompt
+length, the new token ids and the log-probability of the first one.
 """
 
 import json
@@ -18,6 +18,9 @@ PROMPTS = {  # the chat template's form (outer markers kept, as transformers >= 
     "wrapped": "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What happens?<|im_end|>\n"
     "<|im_start|>assistant\n",
     "bare": "<|im_start|>user\n<|video_pad|>What happens?<|im_end|>\n<|im_start|>assistant\n",
+    # Qwen2.5-VL's template: a default system message, one contiguous video block
+    "qwen2_5_vl": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+    "<|vision_start|><|video_pad|><|vision_end|>What happens?<|im_end|>\n<|im_start|>assistant\n",
 }
 
 
@@ -36,7 +39,8 @@ def main() -> None:
     )
     pruning = dict(video_pruning_rate=config["rate"], video_pruning_method=config["method"])
     if "vcast" in config:
-        pruning["hf_overrides"] = {"architectures": ["Qwen3VLVCastForConditionalGeneration"], "vcast": config["vcast"]}
+        architecture = config.get("architecture", "Qwen3VLVCastForConditionalGeneration")
+        pruning["hf_overrides"] = {"architectures": [architecture], "vcast": config["vcast"]}
     llm = LLM(
         model=config["model"],
         dtype="float32",

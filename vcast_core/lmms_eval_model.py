@@ -15,6 +15,7 @@ import os
 import statistics
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
 from lmms_eval.api.model import lmms
 from lmms_eval.models.registry_v2 import ModelManifest
@@ -22,7 +23,7 @@ from loguru import logger
 
 from .errors import InputError
 from .models import load_videollm
-from .policy import policy_settings
+from .policy import policy_settings, prune_tokens
 from .tokens import GROUPS_PER_CHUNK, MAX_CLIP_PIXELS, MAX_FRAME_PIXELS, prune
 from .video import load_video
 
@@ -70,6 +71,7 @@ class VCast(lmms):
     ) -> None:
         super().__init__()
         self.policy = dict(ratio=ratio, **policy_settings(allocator, selector, options, "--model_args"))
+        prune_tokens(torch.randn(2, 4, 8), **self.policy)  # a bad policy fails here, before the model loads
         self.accelerator = Accelerator()
         self._rank = self.accelerator.process_index
         self._world_size = self.accelerator.num_processes

@@ -16,15 +16,28 @@ from vllm.multimodal.video_prune.evs import compute_mrope_for_media
 from vllm.multimodal.video_prune.evs import compute_retained_tokens_count as evs_count
 from vllm.multimodal.video_prune.vidcom2 import compute_retained_tokens_count as vidcom2_count
 
+from .errors import InputError
 from .policy import policy_settings, prune_tokens_to_total
 
 
 def settings_from(config) -> dict:
-    """The V-CAST policy of a model config's ``vcast`` entry (defaults: curvature + dual_anchor)."""
-    options = dict(getattr(config, "vcast", None) or {})
-    allocator = options.pop("allocator", "curvature")
-    selector = options.pop("selector", "dual_anchor")
-    return policy_settings(allocator, selector, options, "the model config's 'vcast' entry (--hf-overrides)")
+    """The V-CAST policy of a model config's ``vcast`` entry (defaults: curvature + dual_anchor), checked when the
+    model is built so that a bad policy stops the server at start-up rather than its first video request."""
+    where = "the model config's 'vcast' entry (--hf-overrides)"
+    entry = getattr(config, "vcast", None) or {}
+    if not isinstance(entry, dict):
+        raise InputError(f'{where} must be a JSON object such as {{"allocator": "curvature"}}, got {entry!r}')
+    options = dict(entry)
+    settings = policy_settings(
+        options.pop("allocator", "curvature"), options.pop("selector", "dual_anchor"), options, where
+    )
+    if settings["selector"] == "keep_all":
+        raise InputError(
+            f"{where}: keep_all keeps every token, not the count vLLM sized the prompt for; to keep all "
+            "tokens, leave --video-pruning-rate unset"
+        )
+    prune_tokens_to_total(torch.randn(2, 4, 8), 4, **settings)  # raises the policy's own error for bad values
+    return settings
 
 
 def kept_mask(model, embeddings: torch.Tensor, grid: list[int], width: int) -> torch.Tensor:
@@ -34,7 +47,8 @@ def kept_mask(model, embeddings: torch.Tensor, grid: list[int], width: int) -> t
     frames, height, width_patches = grid
     merge = model.visual.spatial_merge_size
     tokens_per_frame = (height // merge) * (width_patches // merge)
-    count = vidcom2_count if model.video_pruning_method == "vidcom2" else evs_count
+    # Qwen2.5-VL's vLLM class has no method attribute: vLLM sizes it with EVS's formula
+    count = vidcom2_count if getattr(model, "video_pruning_method", "evs") == "vidcom2" else evs_count
     total = count(tokens_per_frame, frames, model.video_pruning_rate)
     features = embeddings[:, :width].reshape(frames, tokens_per_frame, width)
     _, kept = prune_tokens_to_total(features, total, **model.vcast)

@@ -426,14 +426,15 @@ class VideoLLM:
         in order): the part of the prompt they share, the video included, is prefilled once, and the
         questions are answered ``batch_size`` at a time as one batch, each at the positions it has alone and
         sampling from its own generator seeded with ``seed``, so that each answer is the one it gets when asked
-        alone. A stop (``should_stop``) returns the answers so far, the unfinished ones marked ``stopped``. The
-        stats of an answer given in a batch are the batch's (``questions_in_batch`` says how many). ``positions``
+        alone. A stop (``should_stop``) returns the answers so far (fewer than the questions when it comes
+        between batches), the unfinished ones marked ``stopped``. The stats of an answer given in a batch are
+        the batch's (``questions_in_batch`` says how many). ``positions``
         as for :meth:`prefill`. ``stop_at_eos=False`` always decodes ``max_new_tokens`` tokens, for timing;
         ``output_logits=True`` keeps each step's logits (as transformers' ``generate`` does).
         """
-        questions = [prompt] if isinstance(prompt, str) else list(prompt)
-        if not questions:
-            raise InputError("give at least one question")
+        questions = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, list | tuple) else None
+        if not questions or not all(isinstance(question, str) for question in questions):
+            raise InputError(f"give a question as text, or a non-empty list of them; got {prompt!r:.200}")
         check_int("max_new_tokens", max_new_tokens, 1)
         check_int("batch_size", batch_size, 1)
         check_sampling(temperature, top_p, seed)
@@ -558,10 +559,8 @@ class VideoLLM:
 
     @staticmethod
     def _pick(logits: Tensor, temperature: float, top_p: float, generator: torch.Generator) -> Tensor:
-        """Next token from one row of logits: argmax, or a sample from the top-p nucleus of
-        ``softmax(logits / temperature)``."""
-        if temperature == 0:
-            return logits.argmax()
+        """Next token from one row of logits: a sample from the top-p nucleus of ``softmax(logits / temperature)``
+        (greedy decoding takes the argmax of the whole batch instead)."""
         probs = torch.softmax(logits.float() / temperature, dim=-1)
         order = torch.sort(probs, descending=True, stable=True)
         outside = order.values.cumsum(0) - order.values >= top_p  # keep the smallest prefix reaching top_p
