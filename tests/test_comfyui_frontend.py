@@ -324,7 +324,7 @@ def test_the_frontend_lays_out_widgets_by_the_rule_the_converter_uses(page, info
         }))""",
         sorted(name for name in info if name.startswith("VCast_")),
     )
-    assert len(serialised) == 17
+    assert len(serialised) == 19
     for node_type, names in serialised.items():
         assert names == widget_names(info[node_type]), node_type
 

@@ -32,7 +32,7 @@ def prompt_for(path: Path, info: dict) -> dict:
 def test_pack_loads_and_lists_every_node(comfyui):
     info = comfyui.get("/object_info")
     nodes = {name for name in info if name.startswith("VCast_")}
-    assert len(nodes) == 17, sorted(nodes)
+    assert len(nodes) == 19, sorted(nodes)
     assert "IMPORT FAILED" not in "".join(line for line in comfyui.log.read_text().splitlines() if "vcast" in line)
     assert info["VCast_LoadVideoLLM"]["input"]["required"]["model"][1]["options"] == [TINY_MODEL, OTHER_MODEL]
     templates = comfyui.get("/api/workflow_templates")
