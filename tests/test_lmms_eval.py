@@ -121,7 +121,8 @@ def test_lmms_eval_answers_equal_the_core_pipelines(workspace, evaluated, ratio)
         tokens = llm.encode(load_video(workspace / doc["video"], num_frames=FRAMES))
         answer = llm.generate(prune(tokens, ratio), prompt(doc["question"], doc["options"]), max_new_tokens=4)
         logged = sample["filtered_resps"]
-        assert (logged[0] if isinstance(logged, list) else logged) == answer.text
+        # lmms-eval strips the ends of a response (str.strip: random weights can end one on a control character)
+        assert (logged[0] if isinstance(logged, list) else logged) == answer.text.strip()
 
 
 def test_lmms_eval_data_parallel_processes_give_the_same_answers(workspace, evaluated):
