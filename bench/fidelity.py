@@ -210,32 +210,21 @@ def main() -> None:
             uniform = allocate_budget(feats, ratio, "uniform")
             uniform_share = uniform[near].sum().item() / uniform.sum().item() if near else None
             for (allocator, method, options), selector in itertools.product(ALLOCATORS, SELECTION_METHODS[:-1]):
+                policy = dict(video=name, frames=len(clip.indices), ratio=ratio, allocator=allocator, selector=selector)
                 budget = allocate_budget(feats, ratio, method, **options)
                 kept = select_tokens(feats, budget, selector)
                 share = budget[near].sum().item() / budget.sum().item() if near else None
                 rows.append(
                     dict(
-                        video=name,
-                        frames=len(clip.indices),
-                        ratio=ratio,
-                        allocator=allocator,
-                        selector=selector,
+                        policy,
                         event_routing=share / uniform_share if near else None,
                         trajectory_distance=fidelity(feats, kept),
                         coverage_patches=coverage(kept),
                     )
                 )
                 kept = select_tokens(final, allocate_budget(final, ratio, method, **options), selector)
-                scores = semantic_retention(everything, class_log_probs(model, final, kept), shots)
                 semantic.append(
-                    dict(
-                        video=name,
-                        frames=len(clip.indices),
-                        ratio=ratio,
-                        allocator=allocator,
-                        selector=selector,
-                        **scores,
-                    )
+                    dict(policy, **semantic_retention(everything, class_log_probs(model, final, kept), shots))
                 )
 
     print(f"features: EfficientNet-Lite0 block 10 (14x14x112), {args.fps:g} frames per second sampled\n")
